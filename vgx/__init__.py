@@ -1,0 +1,1 @@
+"""vgx: run, measure and compare the vanishing and exploding gradient problem."""

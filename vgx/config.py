@@ -1,0 +1,183 @@
+"""The config schema: one dataclass per group, registered in Hydra's ConfigStore.
+
+Every default lives here, once; the YAML files under `conf/` only name the group options that differ.
+OmegaConf checks types and unknown keys; `validate` checks names and ranges, because OmegaConf has
+no range checks (DESIGN §6).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from vgx.errors import ConfigError
+
+DATASETS = ("moons", "circles", "xor", "spirals", "blobs", "digits")
+ACTIVATIONS = (
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "selu",
+    "softsign",
+    "linear",
+)
+INITS = (
+    "xavier_uniform",
+    "xavier_normal",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "orthogonal",
+    "normal",
+    "uniform",
+    "torch_default",
+)
+REGULARIZER_KINDS = ("none", "l1", "l2", "elastic")
+NORMS = ("none", "batch", "layer")
+CLIP_KINDS = ("none", "value", "norm")
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "sign", "rprop")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class DatasetConfig:
+    name: str = "moons"  # generator: moons, circles, xor, spirals, blobs, digits
+    n_samples: int = 250  # examples drawn (digits always has its 1,797 bundled images)
+    noise: float = 0.05  # std of the Gaussian noise the generator adds to each point
+    n_classes: int = 3  # classes of `blobs` (the other sets fix their own)
+    random_state: int = 42  # seeds the generator and the split; apart from `seed` on purpose
+    split: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])  # train/val/test (seed 003)
+
+
+@dataclass
+class ActivationConfig:
+    name: str = "sigmoid"  # hidden-layer non-linearity
+    slope: float = 0.01  # negative-side slope of leaky_relu
+
+
+@dataclass
+class InitConfig:
+    name: str = "xavier_uniform"  # weight initializer (Keras' default, as in seed 002)
+    std: float = 1.0  # standard deviation of `normal` (seed 001's N(0,1))
+    scale: float = 0.05  # half-width a of `uniform`: U(-a, a) (Keras' RandomUniform default)
+    gain: float = 1.0  # multiplies the xavier and orthogonal initializers
+    bias: float = 0.0  # constant every bias starts at (the norm's shift when norm != none)
+
+
+@dataclass
+class RegularizerConfig:
+    kind: str = "none"  # none, l1, l2, elastic: the weight penalty added to J
+    lam: float = 0.0  # λ ≥ 0 of seed 003's (λ/2m)·Σ‖W‖²; m = training examples
+    l1_ratio: float = 0.5  # elastic only: share of the L1 term, the rest is L2
+    dropout: float = 0.0  # probability of zeroing a hidden unit while training, in [0, 1)
+
+
+@dataclass
+class ClipConfig:
+    kind: str = "none"  # none, value (clamp each entry, seed 004), norm (rescale whole gradient)
+    threshold: float = 1.0  # the clamp bound or the maximal total L2 norm
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"  # sgd, adam, rmsprop, sign (Δw = −lr·sign(g), seed 004), rprop
+    lr: float = 1e-3  # learning rate (Keras' Adam default)
+    momentum: float = 0.0  # sgd and rmsprop only
+
+
+@dataclass
+class TrackingConfig:
+    uri: str | None = None  # MLflow store; None: $MLFLOW_TRACKING_URI, else outputs/mlflow.db
+    experiment: str = "vgx"  # MLflow experiment the run is filed under
+
+
+@dataclass
+class TrainConfig:
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    depth: int = 9  # Linear layers, output included: 9 = 8 hidden layers + output (seed 002)
+    width: int = 10  # units per hidden layer
+    activation: ActivationConfig = field(default_factory=ActivationConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    regularizer: RegularizerConfig = field(default_factory=RegularizerConfig)
+    norm: str = "none"  # none, batch, layer: Linear → norm → activation
+    residual: bool = False  # skip connections around the equal-width hidden layers
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    epochs: int = 100  # passes over the training set
+    batch_size: int = 32  # examples per update (Keras' default)
+    seed: int = 0  # seeds the initial weights, the data order and dropout
+    device: str = "auto"  # auto (cuda when present), cpu, cuda
+    progress: bool = True  # progress bar, shown only on a terminal
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+def register_configs() -> None:
+    """Put the schema in Hydra's ConfigStore so that conf/config.yaml can extend it."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="vgx_schema", node=TrainConfig)
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(key, value, "one of " + ", ".join(allowed))
+
+
+def _at_least(key: str, value: float, low: float) -> None:
+    if not value >= low:
+        raise ConfigError(key, value, f"a number >= {low:g}")
+
+
+def _positive(key: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(key, value, "a finite number > 0")
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Refuse, before anything runs, every value the training could not honour."""
+    _choice("dataset.name", cfg.dataset.name, DATASETS)
+    _at_least("dataset.n_samples", cfg.dataset.n_samples, 10)
+    _at_least("dataset.noise", cfg.dataset.noise, 0)
+    _at_least("dataset.n_classes", cfg.dataset.n_classes, 2)
+    split = list(cfg.dataset.split)
+    if len(split) != 3 or any(not (f >= 0) for f in split) or abs(sum(split) - 1) > 1e-6:
+        raise ConfigError(
+            "dataset.split", split, "three fractions >= 0 (train, val, test) that sum to 1"
+        )
+    if split[0] == 0 or split[1] == 0:
+        raise ConfigError("dataset.split", split, "a train and a val fraction > 0")
+    _at_least("depth", cfg.depth, 1)
+    _at_least("width", cfg.width, 1)
+    _choice("activation", cfg.activation.name, ACTIVATIONS)
+    _at_least("activation.slope", cfg.activation.slope, 0)
+    _choice("init", cfg.init.name, INITS)
+    _positive("init.std", cfg.init.std)
+    _positive("init.scale", cfg.init.scale)
+    _positive("init.gain", cfg.init.gain)
+    if not math.isfinite(cfg.init.bias):
+        raise ConfigError("init.bias", cfg.init.bias, "a finite number")
+    _choice("regularizer.kind", cfg.regularizer.kind, REGULARIZER_KINDS)
+    if not (cfg.regularizer.lam >= 0 and math.isfinite(cfg.regularizer.lam)):
+        raise ConfigError("regularizer.lam", cfg.regularizer.lam, "a finite number >= 0")
+    if not 0 <= cfg.regularizer.l1_ratio <= 1:
+        raise ConfigError("regularizer.l1_ratio", cfg.regularizer.l1_ratio, "a number in [0, 1]")
+    if not 0 <= cfg.regularizer.dropout < 1:
+        raise ConfigError("regularizer.dropout", cfg.regularizer.dropout, "a number in [0, 1)")
+    _choice("norm", cfg.norm, NORMS)
+    _choice("clip.kind", cfg.clip.kind, CLIP_KINDS)
+    _positive("clip.threshold", cfg.clip.threshold)
+    _choice("optimizer", cfg.optimizer.name, OPTIMIZERS)
+    _positive("optimizer.lr", cfg.optimizer.lr)
+    if not 0 <= cfg.optimizer.momentum < 1:
+        raise ConfigError("optimizer.momentum", cfg.optimizer.momentum, "a number in [0, 1)")
+    _at_least("epochs", cfg.epochs, 1)
+    _at_least("batch_size", cfg.batch_size, 1)
+    if cfg.norm == "batch" and cfg.batch_size < 2:
+        raise ConfigError("batch_size", cfg.batch_size, "at least 2 with norm=batch")
+    _choice("device", cfg.device, DEVICES)
+    if not cfg.tracking.experiment.strip():
+        raise ConfigError("tracking.experiment", cfg.tracking.experiment, "a non-empty name")

@@ -1,0 +1,50 @@
+"""User mistakes as one line: the key, the value given, what is allowed."""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A value vgx refuses, raised before anything is trained or recorded."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={value!r}: not allowed; expected {allowed}")
+
+
+class UsageError(ValueError):
+    """A mistake that is not about one config key (a missing run, an unreachable store)."""
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+
+
+def one_line(exc: BaseException) -> str | None:
+    """The user-facing line for a known mistake, or None for a bug (which keeps its traceback)."""
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+    from omegaconf.errors import (
+        ConfigAttributeError,
+        ConfigKeyError,
+        OmegaConfBaseException,
+        ValidationError,
+    )
+
+    if isinstance(exc, (ConfigError, UsageError)):
+        return str(exc)
+    if isinstance(exc, MissingConfigException) and exc.options is not None:
+        group, _, name = (exc.missing_cfg_file or "").rpartition("/")
+        allowed = ", ".join(sorted(exc.options))
+        return f"{group}={name!r}: unknown {group}; expected one of {allowed}"
+    if isinstance(exc, OverrideParseException):
+        return f"{exc.override!r}: not a valid override ({_first_line(exc.message)})"
+    cause = exc if isinstance(exc, OmegaConfBaseException) else exc.__cause__
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key:
+        return (
+            f"{cause.full_key}: unknown config key; "
+            "`vgx train --cfg job` lists the keys that exist"
+        )
+    if isinstance(cause, ValidationError) and cause.full_key:
+        return f"{cause.full_key}={cause.value!r}: not allowed; {_first_line(cause.msg)}"
+    if isinstance(exc, HydraException):
+        return _first_line(str(exc))
+    return None

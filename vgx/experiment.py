@@ -1,0 +1,166 @@
+"""One run end to end: validated config → training → MLflow run, files and a summary."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vgx.config import TrainConfig, validate
+from vgx.train import TrainResult, train
+
+# Keys that change where or how a run is shown, not what it computes: left out of config_hash.
+NOT_HASHED = ("tracking", "progress", "device")
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    run_name: str
+    result: TrainResult
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
+    """{'optimizer': {'lr': 0.001}} → {'optimizer.lr': '0.001'}: MLflow params are flat strings."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def config_hash(cfg: TrainConfig) -> str:
+    """Same science, same hash: resume (sweeps) matches finished runs by it."""
+    tree = {k: v for k, v in asdict(cfg).items() if k not in NOT_HASHED}
+    return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_name(cfg: TrainConfig) -> str:
+    return f"{cfg.activation.name}-d{cfg.depth}-w{cfg.width}-{cfg.optimizer.name}-s{cfg.seed}"
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """A SIGTERM (a scheduler's stop) ends the run like Ctrl-C: recorded, tagged interrupted."""
+
+    def handler(signum, frame):  # noqa: ANN001
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class ProgressBar:
+    """One updating line on a terminal; silent in CI logs and pipes."""
+
+    def __init__(self, epochs: int, enabled: bool) -> None:
+        self.epochs = epochs
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        done = int(30 * epoch / self.epochs)
+        sys.stderr.write(
+            f"\r  [{'#' * done}{'.' * (30 - done)}] epoch {epoch}/{self.epochs}"
+            f"  loss/train {metrics['loss/train']:.4f}  loss/val {metrics['loss/val']:.4f}"
+        )
+        if epoch == self.epochs:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def write_history(history: list[dict[str, float]], path: Path) -> Path:
+    keys = list(history[0]) if history else []
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", *keys])
+        for epoch, row in enumerate(history):
+            writer.writerow([epoch, *(row.get(k, "") for k in keys)])
+    return path
+
+
+def run_experiment(
+    cfg: TrainConfig,
+    resolved: dict,
+    output_dir: Path,
+    uri: str,
+    name: str | None = None,
+    parent_run_id: str | None = None,
+) -> RunOutcome:
+    """Validate, then train and record. A bad value raises ConfigError before any run exists."""
+    from vgx.figures import run_figures
+    from vgx.tracking import RunRecorder
+
+    validate(cfg)
+    name = name or run_name(cfg)
+    recorder = RunRecorder(uri, cfg.tracking.experiment)
+    tags = {"config_hash": config_hash(cfg)}
+    recorder.start(name, flatten(resolved), tags, parent=parent_run_id)
+    progress = ProgressBar(cfg.epochs, cfg.progress)
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        recorder.log_epoch(epoch, metrics)
+        progress(epoch, metrics)
+
+    try:
+        with sigterm_as_interrupt():
+            result = train(cfg, on_epoch)
+    except BaseException:
+        recorder.finish("failed", {}, None)
+        raise
+    artifacts = output_dir / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "config.yaml").write_text(_yaml(resolved))
+    write_history(result.history, artifacts / "history.csv")
+    if result.history:
+        run_figures(result.history, cfg.depth, name, artifacts / "figures")
+    final = {k: v for k, v in result.final.items()}
+    recorder.log_epoch(len(result.history) - 1, final)
+    end_tags = {"diverged_epoch": str(result.diverged_epoch)} if result.diverged_epoch is not None else {}
+    recorder.finish(result.status, end_tags, artifacts)
+    return RunOutcome(recorder.run_id, name, result)
+
+
+def _yaml(resolved: dict) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.create(resolved))
+
+
+def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
+    """What a person wants to read when the run ends."""
+    result = outcome.result
+    last = result.history[-1] if result.history else {}
+    epochs = len(result.history) - 1
+    first = last.get("grad_norm/layer_1", float("nan"))
+    top = last.get(f"grad_norm/layer_{cfg.depth}", float("nan"))
+    ratio = first / top if top else float("nan")
+    lines = [
+        f"vgx: {outcome.run_name} {result.status} after {epochs} of {cfg.epochs} epochs"
+        + (f" (diverged at epoch {result.diverged_epoch})" if result.diverged_epoch is not None else ""),
+        f"  loss      train {last.get('loss/train', float('nan')):.4f}"
+        f"   val {last.get('loss/val', float('nan')):.4f}   test {result.final['loss/test']:.4f}",
+        f"  accuracy  train {last.get('acc/train', float('nan')):.3f}"
+        f"   val {last.get('acc/val', float('nan')):.3f}   test {result.final['acc/test']:.3f}",
+        f"  first-layer weight change ‖W1(t)−W1(0)‖/‖W1(0)‖: {last.get('weight_change/layer_1', float('nan')):.4g}",
+        f"  gradient norm layer 1 / layer {cfg.depth}: {ratio:.3g}",
+        f"  MLflow run {outcome.run_id} in experiment '{cfg.tracking.experiment}'; open it with `vgx ui`",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,39 @@
+"""The cost J that training minimises: data loss plus the documents' weight penalty."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vgx.config import RegularizerConfig
+
+
+def data_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(1/m) Σ ℓ: binary cross-entropy on one logit (the sigmoid output unit of seed 002, applied
+    inside the loss for numerical safety), softmax cross-entropy for several classes."""
+    if logits.shape[1] == 1:
+        return nn.functional.binary_cross_entropy_with_logits(logits.squeeze(1), targets)
+    return nn.functional.cross_entropy(logits, targets)
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    if logits.shape[1] == 1:
+        predicted = (logits.squeeze(1) > 0).to(targets.dtype)
+    else:
+        predicted = logits.argmax(dim=1)
+    return (predicted == targets).float().mean()
+
+
+def penalty(weights: list[torch.Tensor], cfg: RegularizerConfig, m: int) -> torch.Tensor:
+    """Seed 003: (λ/2m) Σ_l ‖W_l‖²_F for L2, (λ/2m) Σ_l ‖W_l‖₁ for L1; biases are not penalised.
+
+    Elastic mixes the two sums: l1_ratio·L1 + (1 − l1_ratio)·L2, under the same λ/2m.
+    """
+    zero = weights[0].new_zeros(())
+    if cfg.kind == "none" or cfg.lam == 0:
+        return zero
+    l1 = sum((w.abs().sum() for w in weights), zero) if cfg.kind in ("l1", "elastic") else zero
+    l2 = sum((w.pow(2).sum() for w in weights), zero) if cfg.kind in ("l2", "elastic") else zero
+    mix = {"l1": (1.0, 0.0), "l2": (0.0, 1.0), "elastic": (cfg.l1_ratio, 1 - cfg.l1_ratio)}
+    a, b = mix[cfg.kind]
+    return cfg.lam / (2 * m) * (a * l1 + b * l2)

@@ -1,0 +1,125 @@
+"""MLflow, and only here: the store, the run, batched writes (DESIGN §5: one call per value is 8×
+the training; one batch is cheap)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from vgx.errors import UsageError
+
+# MLflow refuses more than 1,000 metrics or 100 params in one log_batch call.
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_PER_BATCH = 100
+# A long run sends what it has at most this often, so the UI shows it while it trains.
+FLUSH_EVERY_S = 10.0
+
+# vgx's status tag → MLflow's run status: a diverged run finished, its divergence is the result.
+RUN_STATUS = {
+    "finished": "FINISHED",
+    "diverged": "FINISHED",
+    "interrupted": "KILLED",
+    "failed": "FAILED",
+}
+
+
+def default_store(root: Path | None = None) -> Path:
+    """The embedded SQLite store: outputs/mlflow.db under the working directory."""
+    return (root or Path.cwd()) / "outputs" / "mlflow.db"
+
+
+def tracking_uri(configured: str | None) -> str:
+    """`tracking.uri`, else $MLFLOW_TRACKING_URI, else the embedded store (no server)."""
+    if configured:
+        return configured
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{default_store()}"
+
+
+def artifact_root(uri: str) -> str | None:
+    """Beside an SQLite store, artifacts go to mlartifacts/ next to the database file."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+    return None
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(client, name: str, uri: str) -> str:
+    """Get or create the experiment; a parallel job that loses the creation race reads it back."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        if found.lifecycle_stage == "deleted":
+            raise UsageError(f"tracking.experiment={name!r}: this experiment was deleted in MLflow")
+        return found.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_root(uri))
+    except MlflowException:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+class RunRecorder:
+    """One MLflow run: params and tags at the start, metrics buffered and sent in batches."""
+
+    def __init__(self, uri: str, experiment: str) -> None:
+        self.uri = uri
+        self.experiment = experiment
+        self.run_id: str | None = None
+        self._pending: list = []
+        self._last_flush = time.monotonic()
+        self._client = None
+
+    def start(
+        self, run_name: str, params: dict[str, str], tags: dict[str, str], parent: str | None = None
+    ) -> str:
+        from mlflow.entities import Param
+
+        self._client = _client(self.uri)
+        exp_id = experiment_id(self._client, self.experiment, self.uri)
+        all_tags = {**tags, "status": "running"}
+        if parent:
+            all_tags["mlflow.parentRunId"] = parent
+        run = self._client.create_run(exp_id, run_name=run_name, tags=all_tags)
+        self.run_id = run.info.run_id
+        items = [Param(k, v) for k, v in params.items()]
+        for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            self._client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+        return self.run_id
+
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._pending.extend(Metric(k, v, now, epoch) for k, v in metrics.items())
+        if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for i in range(0, len(pending), MAX_METRICS_PER_BATCH):
+            self._client.log_batch(self.run_id, metrics=pending[i : i + MAX_METRICS_PER_BATCH])
+        self._last_flush = time.monotonic()
+
+    def finish(self, status: str, tags: dict[str, str], artifacts: Path | None) -> None:
+        """Send what is left, the artifacts and the final tags, then close the run."""
+        from mlflow.entities import RunTag
+
+        self.flush()
+        if artifacts is not None:
+            self._client.log_artifacts(self.run_id, str(artifacts))
+        final_tags = [RunTag(k, v) for k, v in {**tags, "status": status}.items()]
+        self._client.log_batch(self.run_id, tags=final_tags)
+        self._client.set_terminated(self.run_id, status=RUN_STATUS[status])
