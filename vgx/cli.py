@@ -37,10 +37,14 @@ def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
+    from vgx.config import validate
+
+    config = OmegaConf.to_object(cfg)
+    validate(config)  # before the heavy imports: a mistake costs a second, not five
+
     from vgx.experiment import run_experiment, summary
     from vgx.tracking import tracking_uri
 
-    config = OmegaConf.to_object(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     outcome = run_experiment(config, resolved, output_dir, tracking_uri(config.tracking.uri))
@@ -54,8 +58,10 @@ def train_command(args: list[str]) -> int:
     import hydra
 
     from vgx.config import register_configs
+    from vgx.preflight import check_command_line
 
     register_configs()
+    check_command_line(args, conf_dir())
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; main() prints the one line
     sys.argv = ["vgx train", *args]
     app = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_task)
@@ -83,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
-        print(f"vgx: error: unknown command {command!r}; expected one of {', '.join(COMMANDS)}", file=sys.stderr)
+        print(
+            f"vgx: error: unknown command {command!r}; expected one of {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         return EXIT_USER_ERROR
     try:
         return COMMANDS[command](rest)

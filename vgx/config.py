@@ -1,6 +1,7 @@
 """The config schema: one dataclass per group, registered in Hydra's ConfigStore.
 
-Every default lives here, once; the YAML files under `conf/` only name the group options that differ.
+Every default lives here, once; the YAML files under `conf/` only name the group options
+that differ.
 OmegaConf checks types and unknown keys; `validate` checks names and ranges, because OmegaConf has
 no range checks (DESIGN §6).
 """

@@ -40,8 +40,7 @@ def one_line(exc: BaseException) -> str | None:
     cause = exc if isinstance(exc, OmegaConfBaseException) else exc.__cause__
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key:
         return (
-            f"{cause.full_key}: unknown config key; "
-            "`vgx train --cfg job` lists the keys that exist"
+            f"{cause.full_key}: unknown config key; `vgx train --cfg job` lists the keys that exist"
         )
     if isinstance(cause, ValidationError) and cause.full_key:
         return f"{cause.full_key}={cause.value!r}: not allowed; {_first_line(cause.msg)}"

@@ -133,7 +133,9 @@ def run_experiment(
         run_figures(result.history, cfg.depth, name, artifacts / "figures")
     final = {k: v for k, v in result.final.items()}
     recorder.log_epoch(len(result.history) - 1, final)
-    end_tags = {"diverged_epoch": str(result.diverged_epoch)} if result.diverged_epoch is not None else {}
+    end_tags = (
+        {"diverged_epoch": str(result.diverged_epoch)} if result.diverged_epoch is not None else {}
+    )
     recorder.finish(result.status, end_tags, artifacts)
     return RunOutcome(recorder.run_id, name, result)
 
@@ -147,20 +149,23 @@ def _yaml(resolved: dict) -> str:
 def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
     """What a person wants to read when the run ends."""
     result = outcome.result
+    nan = float("nan")
     last = result.history[-1] if result.history else {}
-    epochs = len(result.history) - 1
-    first = last.get("grad_norm/layer_1", float("nan"))
-    top = last.get(f"grad_norm/layer_{cfg.depth}", float("nan"))
-    ratio = first / top if top else float("nan")
+    top = last.get(f"grad_norm/layer_{cfg.depth}", nan)
+    ratio = last.get("grad_norm/layer_1", nan) / top if top else nan
+    diverged = result.diverged_epoch
+    headline = f"vgx: {outcome.run_name} {result.status} after {len(result.history) - 1} of "
+    headline += f"{cfg.epochs} epochs" + (f" (diverged at epoch {diverged})" if diverged else "")
     lines = [
-        f"vgx: {outcome.run_name} {result.status} after {epochs} of {cfg.epochs} epochs"
-        + (f" (diverged at epoch {result.diverged_epoch})" if result.diverged_epoch is not None else ""),
-        f"  loss      train {last.get('loss/train', float('nan')):.4f}"
-        f"   val {last.get('loss/val', float('nan')):.4f}   test {result.final['loss/test']:.4f}",
-        f"  accuracy  train {last.get('acc/train', float('nan')):.3f}"
-        f"   val {last.get('acc/val', float('nan')):.3f}   test {result.final['acc/test']:.3f}",
-        f"  first-layer weight change ‖W1(t)−W1(0)‖/‖W1(0)‖: {last.get('weight_change/layer_1', float('nan')):.4g}",
+        headline,
+        f"  loss      train {last.get('loss/train', nan):.4f}   val {last.get('loss/val', nan):.4f}"
+        f"   test {result.final['loss/test']:.4f}",
+        f"  accuracy  train {last.get('acc/train', nan):.3f}   val {last.get('acc/val', nan):.3f}"
+        f"   test {result.final['acc/test']:.3f}",
+        "  first-layer weight change ‖W1(t)−W1(0)‖/‖W1(0)‖: "
+        f"{last.get('weight_change/layer_1', nan):.4g}",
         f"  gradient norm layer 1 / layer {cfg.depth}: {ratio:.3g}",
-        f"  MLflow run {outcome.run_id} in experiment '{cfg.tracking.experiment}'; open it with `vgx ui`",
+        f"  MLflow run {outcome.run_id} in experiment '{cfg.tracking.experiment}';"
+        " open it with `vgx ui`",
     ]
     return "\n".join(lines)

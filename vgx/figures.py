@@ -9,8 +9,11 @@ COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 
 
 def _pyplot():
+    import logging
+
     import matplotlib
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -18,7 +21,9 @@ def _pyplot():
     return plt
 
 
-def run_figures(history: list[dict[str, float]], depth: int, title: str, folder: Path) -> list[Path]:
+def run_figures(
+    history: list[dict[str, float]], depth: int, title: str, folder: Path
+) -> list[Path]:
     """The three pictures the documents look at, for one run."""
     from matplotlib.colors import LogNorm
 
@@ -39,7 +44,9 @@ def run_figures(history: list[dict[str, float]], depth: int, title: str, folder:
     fig, ax = plt.subplots(figsize=(7, 0.35 * depth + 2.2))
     if positive:
         floor = min(positive)
-        clean = [[v if v > 0 and v == v and v != float("inf") else floor for v in line] for line in grid]
+        clean = [
+            [v if v > 0 and v == v and v != float("inf") else floor for v in line] for line in grid
+        ]
         image = ax.imshow(
             clean,
             aspect="auto",
@@ -50,7 +57,9 @@ def run_figures(history: list[dict[str, float]], depth: int, title: str, folder:
             interpolation="nearest",
         )
         fig.colorbar(image, ax=ax, label="‖∂J/∂W‖ (log scale)")
-    ax.set(xlabel="epoch", ylabel="layer (1 = input side)", title=f"Gradient norm by layer — {title}")
+    ax.set(
+        xlabel="epoch", ylabel="layer (1 = input side)", title=f"Gradient norm by layer — {title}"
+    )
     paths.append(_save(fig, folder / "grad_norm_heatmap.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))

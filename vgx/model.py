@@ -37,7 +37,7 @@ def _normal(std: float) -> Callable[[torch.Tensor], None]:
 
 
 def init_weight(weight: torch.Tensor, name: str, std: float, scale: float, gain: float) -> None:
-    """Fill a Linear weight (out × in) in place; fan_in = in (He: √(2/fan_in), LeCun: √(1/fan_in))."""
+    """Fill a Linear weight (out × in) in place; He: std √(2/fan_in), LeCun: √(1/fan_in)."""
     fan_in = weight.shape[1]
     initializers: dict[str, Callable[[torch.Tensor], object]] = {
         "xavier_uniform": lambda w: nn.init.xavier_uniform_(w, gain=gain),

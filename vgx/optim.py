@@ -24,9 +24,7 @@ class SignDescent(torch.optim.Optimizer):
                     p.add_(torch.sign(p.grad), alpha=-group["lr"])
 
 
-def build_optimizer(
-    params: Iterable[torch.Tensor], cfg: OptimizerConfig
-) -> torch.optim.Optimizer:
+def build_optimizer(params: Iterable[torch.Tensor], cfg: OptimizerConfig) -> torch.optim.Optimizer:
     params = list(params)
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
@@ -40,7 +38,7 @@ def build_optimizer(
 
 
 def clip_gradients(params: list[torch.Tensor], cfg: ClipConfig) -> None:
-    """Clamp each entry to ±threshold (value), or rescale so the total L2 norm ≤ threshold (norm)."""
+    """Clamp each entry to ±threshold (value), or rescale to total L2 norm ≤ threshold (norm)."""
     if cfg.kind == "value":
         torch.nn.utils.clip_grad_value_(params, cfg.threshold)
     elif cfg.kind == "norm":

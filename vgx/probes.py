@@ -33,7 +33,9 @@ def weight_change(model: MLP, initial: list[torch.Tensor]) -> list[float]:
     """‖W_i(t) − W_i(0)‖_F / ‖W_i(0)‖_F per layer; layer 1 is the documents' first-layer change."""
     out = []
     for w, w0 in zip(model.weights(), initial, strict=True):
-        out.append(float(torch.linalg.norm(w.detach() - w0) / torch.linalg.norm(w0).clamp_min(1e-30)))
+        out.append(
+            float(torch.linalg.norm(w.detach() - w0) / torch.linalg.norm(w0).clamp_min(1e-30))
+        )
     return out
 
 

@@ -3,6 +3,7 @@ the training; one batch is cheap)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -47,6 +48,9 @@ def artifact_root(uri: str) -> str | None:
 
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
+
+    for chatty in ("mlflow", "alembic"):  # table creation logs at INFO; vgx prints its own summary
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

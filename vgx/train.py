@@ -56,7 +56,9 @@ def _initial_gradient_norms(model: MLP, splits: Splits, cfg: TrainConfig) -> tor
         for idx in batches:
             for p in params:
                 p.grad = None
-            _objective(model, splits.x_train[idx], splits.y_train[idx], cfg, len(splits.y_train)).backward()
+            _objective(
+                model, splits.x_train[idx], splits.y_train[idx], cfg, len(splits.y_train)
+            ).backward()
             total += probes.gradient_norms(model)
     for p in params:
         p.grad = None
@@ -77,10 +79,14 @@ def _epoch_metrics(
 ) -> dict[str, float]:
     depth = model.depth
     metrics: dict[str, float] = {}
-    metrics["loss/train"], metrics["acc/train"] = probes.evaluate(model, splits.x_train, splits.y_train)
+    metrics["loss/train"], metrics["acc/train"] = probes.evaluate(
+        model, splits.x_train, splits.y_train
+    )
     metrics["loss/val"], metrics["acc/val"] = probes.evaluate(model, splits.x_val, splits.y_val)
     with torch.no_grad():
-        metrics["loss/penalty"] = float(penalty(model.weights(), cfg.regularizer, len(splits.y_train)))
+        metrics["loss/penalty"] = float(
+            penalty(model.weights(), cfg.regularizer, len(splits.y_train))
+        )
     norms = grad_means.tolist()
     change = probes.weight_change(model, initial)
     ratio = probes.update_ratio(model, before_last_step) if before_last_step else [0.0] * depth
@@ -157,5 +163,8 @@ def train(cfg: TrainConfig, on_epoch: EpochCallback | None = None) -> TrainResul
     result.final["loss/test"], result.final["acc/test"] = probes.evaluate(
         model, splits.x_test, splits.y_test
     )
-    result.seconds = {"train": time.perf_counter() - started - probe_seconds, "probes": probe_seconds}
+    result.seconds = {
+        "train": time.perf_counter() - started - probe_seconds,
+        "probes": probe_seconds,
+    }
     return result

@@ -15,7 +15,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def ui_arguments(args: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="vgx ui", description=__doc__)
     parser.add_argument("--port", type=int, default=5000, help="TCP port (default 5000)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     parser.add_argument("--uri", default=None, help="tracking store (default: as `vgx train`)")
     parsed = parser.parse_args(args)
     if not 1 <= parsed.port <= 65535:

@@ -1,0 +1,47 @@
+# vgx: `make train` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-full lint format ui bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: the local CPU build; a looser spec would pull GBs of CUDA packages
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv with torch (CPU) and vgx; does nothing when up to date
+
+train: install ## train the default experiment (seed 002's 9-layer sigmoid net)
+	$(BIN)/vgx train $(ARGS)
+
+test: install ## the fast test suite (< 5 min on 2 cores)
+	$(BIN)/pytest -q
+
+test-full: install ## every test, the slow ones too
+	$(BIN)/pytest -q -m "slow or not slow"
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check vgx tests bench
+	$(BIN)/ruff format --check vgx tests bench
+
+format: install ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix vgx tests bench
+	$(BIN)/ruff format vgx tests bench
+
+ui: install ## MLflow UI on 127.0.0.1:5000 over outputs/mlflow.db
+	$(BIN)/vgx ui $(ARGS)
+
+bench: install ## timing figures (see bench/)
+	$(BIN)/python bench/single_run.py
+
+clean: ## remove the run outputs (keeps .venv)
+	rm -rf outputs/runs outputs/sweeps outputs/mlflow.db outputs/mlartifacts
