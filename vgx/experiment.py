@@ -7,6 +7,7 @@ import hashlib
 import json
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -110,9 +111,11 @@ def run_experiment(
 
     validate(cfg)
     name = name or run_name(cfg)
+    clock = time.perf_counter()
     recorder = RunRecorder(uri, cfg.tracking.experiment)
     tags = {"config_hash": config_hash(cfg)}
     recorder.start(name, flatten(resolved), tags, parent=parent_run_id)
+    seconds = {"tracking": time.perf_counter() - clock}
     progress = ProgressBar(cfg.epochs, cfg.progress)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -125,18 +128,24 @@ def run_experiment(
     except BaseException:
         recorder.finish("failed", {}, None)
         raise
+    seconds.update(result.seconds)
+    clock = time.perf_counter()
     artifacts = output_dir / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     (artifacts / "config.yaml").write_text(_yaml(resolved))
     write_history(result.history, artifacts / "history.csv")
     if result.history:
         run_figures(result.history, cfg.depth, name, artifacts / "figures")
-    final = {k: v for k, v in result.final.items()}
-    recorder.log_epoch(len(result.history) - 1, final)
-    end_tags = (
-        {"diverged_epoch": str(result.diverged_epoch)} if result.diverged_epoch is not None else {}
-    )
+    seconds["figures"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    recorder.log_epoch(len(result.history) - 1, dict(result.final))
+    end_tags = {}
+    if result.diverged_epoch is not None:
+        end_tags["diverged_epoch"] = str(result.diverged_epoch)
     recorder.finish(result.status, end_tags, artifacts)
+    seconds["tracking"] += time.perf_counter() - clock
+    # Where the run's time went (bench/ reads it); beside the artifacts, not among them.
+    (output_dir / "timings.json").write_text(json.dumps(seconds, indent=1))
     return RunOutcome(recorder.run_id, name, result)
 
 
@@ -155,7 +164,9 @@ def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
     ratio = last.get("grad_norm/layer_1", nan) / top if top else nan
     diverged = result.diverged_epoch
     headline = f"vgx: {outcome.run_name} {result.status} after {len(result.history) - 1} of "
-    headline += f"{cfg.epochs} epochs" + (f" (diverged at epoch {diverged})" if diverged else "")
+    headline += f"{cfg.epochs} epochs" + (
+        f" (diverged at epoch {diverged})" if diverged is not None else ""
+    )
     lines = [
         headline,
         f"  loss      train {last.get('loss/train', nan):.4f}   val {last.get('loss/val', nan):.4f}"
