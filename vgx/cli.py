@@ -10,6 +10,8 @@ USAGE = """usage: vgx COMMAND [ARGS]
 
 commands:
   train [OVERRIDES]   train one configuration (a Hydra app: -m sweeps, --cfg job, --help)
+  report [--sweep ID|latest] [--experiment NAME] [--filter STR]
+                      tables, figures and bias/variance labels of recorded runs
   ui [--port N]       the MLflow UI on 127.0.0.1 against the store `vgx train` writes
 
   --debug             show the full traceback of an error
@@ -28,16 +30,13 @@ def conf_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "conf"
 
 
-class Interrupted(Exception):
-    """A run was stopped by Ctrl-C or SIGTERM after its records were saved."""
-
-
 def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
     """The Hydra task: one run; returns the final validation loss (a sweeper's objective)."""
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
     from vgx.config import validate
+    from vgx.errors import Interrupted
 
     config = OmegaConf.to_object(cfg)
     validate(config)  # before the heavy imports: a mistake costs a second, not five
@@ -46,12 +45,25 @@ def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
     from vgx.tracking import tracking_uri
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
-    outcome = run_experiment(config, resolved, output_dir, tracking_uri(config.tracking.uri))
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(hydra_cfg.runtime.output_dir)
+    name = sweep_run_name(config.tracking.sweep_keys, list(hydra_cfg.overrides.task))
+    uri = tracking_uri(config.tracking.uri)
+    outcome = run_experiment(config, resolved, output_dir, uri, name=name)
     print(summary(outcome, config), flush=True)
-    if outcome.result.status == "interrupted":
+    if outcome.result is not None and outcome.result.status == "interrupted":
         raise Interrupted(outcome.run_name)
-    return outcome.result.history[-1]["loss/val"]
+    return outcome.val_loss
+
+
+def sweep_run_name(sweep_keys: list[str], job_overrides: list[str]) -> str | None:
+    """A child run is named by what differs between the sweep's jobs: `depth=6,lam=0.01`."""
+    values = {}
+    for override in job_overrides:
+        key, _, value = override.partition("=")
+        values[key.lstrip("+~")] = value
+    parts = [f"{key.split('.')[-1]}={values[key]}" for key in sweep_keys if key in values]
+    return ",".join(parts) or None
 
 
 def train_command(args: list[str]) -> int:
@@ -61,12 +73,16 @@ def train_command(args: list[str]) -> int:
     from vgx.preflight import check_command_line
 
     register_configs()
-    check_command_line(args, conf_dir())
+    plan = check_command_line(args, conf_dir())
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; main() prints the one line
-    sys.argv = ["vgx train", *args]
     app = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_task)
-    app()
-    return 0
+    if not plan.multirun:
+        sys.argv = ["vgx train", *args]
+        app()
+        return 0
+    from vgx.sweep import run_sweep
+
+    return run_sweep(app, args, plan)
 
 
 def ui_command(args: list[str]) -> int:
@@ -75,11 +91,17 @@ def ui_command(args: list[str]) -> int:
     return serve(args)
 
 
-COMMANDS = {"train": train_command, "ui": ui_command}
+def report_command(args: list[str]) -> int:
+    from vgx.report import report_command as report
+
+    return report(args)
+
+
+COMMANDS = {"train": train_command, "report": report_command, "ui": ui_command}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vgx.errors import one_line
+    from vgx.errors import Interrupted, one_line
 
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv

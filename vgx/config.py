@@ -93,6 +93,8 @@ class OptimizerConfig:
 class TrackingConfig:
     uri: str | None = None  # MLflow store; None: $MLFLOW_TRACKING_URI, else outputs/mlflow.db
     experiment: str = "vgx"  # MLflow experiment the run is filed under
+    parent_run_id: str | None = None  # set by `vgx train -m` for every job: the sweep's parent run
+    sweep_keys: list[str] = field(default_factory=list)  # the swept keys: they name child runs
 
 
 @dataclass
@@ -112,6 +114,7 @@ class TrainConfig:
     seed: int = 0  # seeds the initial weights, the data order and dropout
     device: str = "auto"  # auto (cuda when present), cpu, cuda
     progress: bool = True  # progress bar, shown only on a terminal
+    resume: bool = True  # in a sweep, reuse a finished run with the same config_hash
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 

@@ -11,6 +11,10 @@ class ConfigError(ValueError):
         super().__init__(f"{key}={value!r}: not allowed; expected {allowed}")
 
 
+class Interrupted(Exception):
+    """A run or sweep was stopped by Ctrl-C or SIGTERM after what it recorded was saved."""
+
+
 class UsageError(ValueError):
     """A mistake that is not about one config key (a missing run, an unreachable store)."""
 

@@ -17,14 +17,15 @@ from vgx.config import TrainConfig, validate
 from vgx.train import TrainResult, train
 
 # Keys that change where or how a run is shown, not what it computes: left out of config_hash.
-NOT_HASHED = ("tracking", "progress", "device")
+NOT_HASHED = ("tracking", "progress", "device", "resume")
 
 
 @dataclass
 class RunOutcome:
     run_id: str
     run_name: str
-    result: TrainResult
+    result: TrainResult | None  # None when a finished run was reused instead of trained
+    val_loss: float  # the final validation loss: a sweeper's objective
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
@@ -107,13 +108,20 @@ def run_experiment(
 ) -> RunOutcome:
     """Validate, then train and record. A bad value raises ConfigError before any run exists."""
     from vgx.figures import run_figures
-    from vgx.tracking import RunRecorder
+    from vgx.tracking import RunRecorder, add_to_sweep, find_finished
 
     validate(cfg)
     name = name or run_name(cfg)
     clock = time.perf_counter()
-    recorder = RunRecorder(uri, cfg.tracking.experiment)
     tags = {"config_hash": config_hash(cfg)}
+    parent_run_id = parent_run_id or cfg.tracking.parent_run_id
+    if parent_run_id and cfg.resume:
+        done = find_finished(uri, cfg.tracking.experiment, tags["config_hash"])
+        if done is not None:
+            add_to_sweep(uri, done.info.run_id, parent_run_id)
+            val_loss = done.data.metrics.get("loss/val", float("nan"))
+            return RunOutcome(done.info.run_id, done.info.run_name, None, val_loss)
+    recorder = RunRecorder(uri, cfg.tracking.experiment)
     recorder.start(name, flatten(resolved), tags, parent=parent_run_id)
     seconds = {"tracking": time.perf_counter() - clock}
     progress = ProgressBar(cfg.epochs, cfg.progress)
@@ -146,7 +154,8 @@ def run_experiment(
     seconds["tracking"] += time.perf_counter() - clock
     # Where the run's time went (bench/ reads it); beside the artifacts, not among them.
     (output_dir / "timings.json").write_text(json.dumps(seconds, indent=1))
-    return RunOutcome(recorder.run_id, name, result)
+    val_loss = result.history[-1]["loss/val"] if result.history else float("nan")
+    return RunOutcome(recorder.run_id, name, result, val_loss)
 
 
 def _yaml(resolved: dict) -> str:
@@ -158,6 +167,11 @@ def _yaml(resolved: dict) -> str:
 def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
     """What a person wants to read when the run ends."""
     result = outcome.result
+    if result is None:
+        return (
+            f"vgx: {outcome.run_name}: a finished run with the same config_hash exists "
+            f"({outcome.run_id}); reused, nothing trained (resume=false trains again)"
+        )
     nan = float("nan")
     last = result.history[-1] if result.history else {}
     top = last.get(f"grad_norm/layer_{cfg.depth}", nan)

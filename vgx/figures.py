@@ -80,3 +80,123 @@ def _save(fig, path: Path) -> Path:
 
     plt.close(fig)
     return path
+
+
+def report_figures(runs, folder: Path, title: str) -> list[Path]:
+    """The sweep's pictures; each appears only where the keys it compares vary."""
+    from vgx.report import label
+
+    plt = _pyplot()
+    folder.mkdir(parents=True, exist_ok=True)
+    table, histories, varied = runs.table, runs.histories, runs.varied
+    legend_title = ", ".join(k.removesuffix(".name") for k in varied) or None
+    rows = [(label(run, varied), run, histories.get(run["run_id"])) for _, run in table.iterrows()]
+    rows = [(name, run, h) for name, run, h in rows if h is not None and not h.empty]
+    paths = []
+    if not rows:
+        return paths
+    many = len(rows) > 8
+
+    def finish(ax, fig, name: str) -> None:
+        if not many:
+            ax.legend(title=legend_title, fontsize="small")
+        else:
+            ax.legend(title=legend_title, fontsize="x-small", ncol=2)
+        paths.append(_save(fig, folder / name))
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for name, run, history in rows:
+        depth = int(run["params.depth"])
+        layers = list(range(1, depth + 1))
+        for ax, index in zip(axes, (0, -1), strict=True):
+            values = [history[f"grad_norm/layer_{i}"].iloc[index] for i in layers]
+            ax.plot(layers, values, marker="o", markersize=3, label=name)
+    axes[0].set(title="at initialisation (epoch 0)", xlabel="layer (1 = input side)")
+    axes[1].set(title="after the last epoch", xlabel="layer (1 = input side)")
+    axes[0].set(ylabel="‖∂J/∂W‖ (log scale)", yscale="log")
+    fig.suptitle(f"Gradient norm by layer — {title}")
+    finish(axes[1], fig, "grad_norm_by_layer.png")
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, _, history in rows:
+        ax.plot(history["epoch"], history["weight_change/layer_1"], label=name)
+    ax.set(
+        xlabel="epoch",
+        ylabel="‖W₁(t) − W₁(0)‖ / ‖W₁(0)‖ (log scale)",
+        yscale="symlog"
+        if _spans_decades([h["weight_change/layer_1"] for *_, h in rows])
+        else "linear",
+        title=f"First-layer weight change — {title}",
+    )
+    finish(ax, fig, "first_layer_weight_change.png")
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (name, _, history) in enumerate(rows):
+        colour = COLOURS[i % len(COLOURS)]
+        ax.plot(history["epoch"], history["loss/train"], "-", color=colour, label=f"{name} (train)")
+        ax.plot(history["epoch"], history["loss/val"], "--", color=colour)
+    ax.set(xlabel="epoch", ylabel="cross-entropy loss (nats); dashed: validation")
+    ax.set_title(f"Loss curves — {title}")
+    finish(ax, fig, "loss_curves.png")
+
+    if "regularizer.lam" in varied:
+        paths.append(_error_against_lambda(plt, table, varied, folder, title))
+    if "depth" in varied:
+        paths.append(_initial_norm_against_depth(plt, rows, folder, title))
+    return paths
+
+
+def _spans_decades(series_list) -> bool:
+    values = [float(v) for s in series_list for v in s if float(v) > 0]
+    return bool(values) and max(values) / min(values) > 100
+
+
+def _error_against_lambda(plt, table, varied, folder: Path, title: str) -> Path:
+    """Seed 003's bias/variance picture: train and dev error as λ grows."""
+    others = [k for k in varied if k != "regularizer.lam"]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    groups = table.groupby([f"params.{k}" for k in others]) if others else [((), table)]
+    for i, (key, group) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        name = ", ".join(f"{k}={v}" for k, v in zip(others, key, strict=True))
+        group = group.assign(lam=group["params.regularizer.lam"].astype(float)).sort_values("lam")
+        colour = COLOURS[i % len(COLOURS)]
+        suffix = f" ({name})" if name else ""
+        ax.plot(
+            group["lam"], 1 - group["metrics.acc/train"], "o-", color=colour, label="train" + suffix
+        )
+        ax.plot(
+            group["lam"],
+            1 - group["metrics.acc/val"],
+            "s--",
+            color=colour,
+            label="validation" + suffix,
+        )
+    ax.set_xscale("symlog", linthresh=1e-4)
+    ax.set(
+        xlabel="λ (symlog scale)", ylabel="error (1 − accuracy)", title=f"Error against λ — {title}"
+    )
+    ax.legend(fontsize="small")
+    return _save(fig, folder / "error_vs_lambda.png")
+
+
+def _initial_norm_against_depth(plt, rows, folder: Path, title: str) -> Path:
+    """How the gradient reaching layer 1 at initialisation falls with depth, per activation."""
+    by_activation: dict[str, list[tuple[int, float]]] = {}
+    for _, run, history in rows:
+        activation = str(run.get("params.activation.name"))
+        by_activation.setdefault(activation, []).append(
+            (int(run["params.depth"]), float(history["grad_norm/layer_1"].iloc[0]))
+        )
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for activation, points in sorted(by_activation.items()):
+        points.sort()
+        ax.plot([d for d, _ in points], [v for _, v in points], "o-", label=activation)
+    ax.set(
+        xlabel="depth (Linear layers)",
+        ylabel="‖∂J/∂W₁‖ at epoch 0 (log scale)",
+        yscale="log",
+        title=f"Gradient reaching layer 1 against depth — {title}",
+    )
+    ax.legend(title="activation")
+    return _save(fig, folder / "initial_grad_norm_vs_depth.png")

@@ -5,12 +5,31 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vgx.errors import ConfigError
 
 # Above this many jobs, each swept value is checked on its own instead of every combination.
 MAX_COMBINATIONS = 256
+
+
+@dataclass
+class Plan:
+    """What a `vgx train` command line will do, known before Hydra starts."""
+
+    multirun: bool = False
+    jobs_checked: int = 0
+    sweep_keys: list[str] = field(default_factory=list)  # keys given several values, in order
+    overrides: list[str] = field(default_factory=list)  # the user's overrides, Hydra's excluded
+    first: object = None  # the first job's TrainConfig (tracking store, experiment)
+
+
+def sweep_keys(overrides: list[str]) -> list[str]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override()]
 
 
 def _job_overrides(overrides: list[str]) -> Iterator[list[str]]:
@@ -42,8 +61,8 @@ def _job_overrides(overrides: list[str]) -> Iterator[list[str]]:
             yield firsts[:position] + [value] + firsts[position + 1 :]
 
 
-def check_command_line(args: list[str], config_dir: Path) -> int:
-    """Compose and validate each job of `vgx train ARGS`; returns how many were checked."""
+def check_command_line(args: list[str], config_dir: Path) -> Plan:
+    """Compose and validate each job of `vgx train ARGS` (sweeps expanded) before any runs."""
     from hydra import compose, initialize_config_dir
     from hydra._internal.utils import get_args_parser
     from omegaconf import OmegaConf
@@ -52,13 +71,18 @@ def check_command_line(args: list[str], config_dir: Path) -> int:
 
     parsed = get_args_parser().parse_args(args)
     if parsed.help or parsed.hydra_help or parsed.cfg or parsed.info or parsed.shell_completion:
-        return 0
+        return Plan()
     overrides = [o for o in parsed.overrides if not o.lstrip("+~").startswith("hydra")]
+    plan = Plan(multirun=parsed.multirun, overrides=overrides)
+    if parsed.multirun:
+        plan.sweep_keys = sweep_keys(overrides)
     jobs = _job_overrides(overrides) if parsed.multirun else iter([overrides])
-    checked = 0
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         for job in jobs:
-            cfg = compose(config_name=parsed.config_name or "config", overrides=job)
-            validate(OmegaConf.to_object(cfg))
-            checked += 1
-    return checked
+            cfg = OmegaConf.to_object(
+                compose(config_name=parsed.config_name or "config", overrides=job)
+            )
+            validate(cfg)
+            plan.first = plan.first or cfg
+            plan.jobs_checked += 1
+    return plan

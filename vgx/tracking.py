@@ -16,6 +16,12 @@ MAX_PARAMS_PER_BATCH = 100
 # A long run sends what it has at most this often, so the UI shows it while it trains.
 FLUSH_EVERY_S = 10.0
 
+# Tries of a write that SQLite refused as "database is locked" (backoff 0.05 s doubling up to 2 s).
+LOCKED_RETRIES = 12
+
+# Comma-separated parent run ids of the sweeps a run belongs to (a reused run joins several).
+SWEEPS_TAG = "sweeps"
+
 # vgx's status tag → MLflow's run status: a diverged run finished, its divergence is the result.
 RUN_STATUS = {
     "finished": "FINISHED",
@@ -43,6 +49,20 @@ def artifact_root(uri: str) -> str | None:
     """Beside an SQLite store, artifacts go to mlartifacts/ next to the database file."""
     if uri.startswith("sqlite:///"):
         return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+    return None
+
+
+def retry_when_locked(call, *args, **kwargs):
+    """SQLite lets one writer in at a time; parallel jobs wait their turn instead of failing."""
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(LOCKED_RETRIES):
+        try:
+            return call(*args, **kwargs)
+        except MlflowException as exc:
+            if "locked" not in str(exc).lower() or attempt == LOCKED_RETRIES - 1:
+                raise
+            time.sleep(min(0.05 * 2**attempt, 2.0))
     return None
 
 
@@ -96,11 +116,13 @@ class RunRecorder:
         all_tags = {**tags, "status": "running"}
         if parent:
             all_tags["mlflow.parentRunId"] = parent
-        run = self._client.create_run(exp_id, run_name=run_name, tags=all_tags)
+            all_tags[SWEEPS_TAG] = parent
+        run = retry_when_locked(self._client.create_run, exp_id, run_name=run_name, tags=all_tags)
         self.run_id = run.info.run_id
         items = [Param(k, v) for k, v in params.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            self._client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+            chunk = items[i : i + MAX_PARAMS_PER_BATCH]
+            retry_when_locked(self._client.log_batch, self.run_id, params=chunk)
         return self.run_id
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
@@ -114,7 +136,8 @@ class RunRecorder:
     def flush(self) -> None:
         pending, self._pending = self._pending, []
         for i in range(0, len(pending), MAX_METRICS_PER_BATCH):
-            self._client.log_batch(self.run_id, metrics=pending[i : i + MAX_METRICS_PER_BATCH])
+            chunk = pending[i : i + MAX_METRICS_PER_BATCH]
+            retry_when_locked(self._client.log_batch, self.run_id, metrics=chunk)
         self._last_flush = time.monotonic()
 
     def finish(self, status: str, tags: dict[str, str], artifacts: Path | None) -> None:
@@ -125,5 +148,51 @@ class RunRecorder:
         if artifacts is not None:
             self._client.log_artifacts(self.run_id, str(artifacts))
         final_tags = [RunTag(k, v) for k, v in {**tags, "status": status}.items()]
-        self._client.log_batch(self.run_id, tags=final_tags)
-        self._client.set_terminated(self.run_id, status=RUN_STATUS[status])
+        retry_when_locked(self._client.log_batch, self.run_id, tags=final_tags)
+        retry_when_locked(self._client.set_terminated, self.run_id, status=RUN_STATUS[status])
+
+
+def start_sweep(uri: str, experiment: str, overrides: list[str]) -> str:
+    """The sweep's parent run, made once before any job starts (DESIGN §6: no creation races)."""
+    recorder = RunRecorder(uri, experiment)
+    name = "sweep " + " ".join(overrides)
+    return recorder.start(
+        name[:250], {"overrides": " ".join(overrides)[:6000]}, {"vgx.kind": "sweep"}
+    )
+
+
+def finish_sweep(uri: str, run_id: str, status: str, report: Path | None) -> None:
+    """Close the parent run; its report's files become its artifacts under report/."""
+    if report is not None:
+        log_folder(uri, run_id, report)
+    recorder = RunRecorder(uri, "")
+    recorder._client, recorder.run_id = _client(uri), run_id
+    recorder.finish(status, {}, None)
+
+
+def log_folder(uri: str, run_id: str, folder: Path, artifact_path: str = "report") -> None:
+    _client(uri).log_artifacts(run_id, str(folder), artifact_path)
+
+
+def find_finished(uri: str, experiment: str, config_hash: str):
+    """A run of `experiment` with this config_hash whose training ended (finished or diverged)."""
+    client = _client(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.config_hash = '{config_hash}'",  # MLflow has no IN for tags
+        order_by=["attributes.start_time DESC"],
+    )
+    done = [r for r in runs if r.data.tags.get("status") in ("finished", "diverged")]
+    return done[0] if done else None
+
+
+def add_to_sweep(uri: str, run_id: str, parent: str) -> None:
+    """A reused run joins the new sweep too: `tags.sweeps` lists every sweep it belongs to."""
+    client = _client(uri)
+    before = client.get_run(run_id).data.tags.get(SWEEPS_TAG, "")
+    members = [p for p in before.split(",") if p]
+    if parent not in members:
+        retry_when_locked(client.set_tag, run_id, SWEEPS_TAG, ",".join([*members, parent]))

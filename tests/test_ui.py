@@ -1,0 +1,28 @@
+import pytest
+
+from vgx.errors import UsageError
+from vgx.tracking import default_store, tracking_uri
+from vgx.ui import ui_arguments, ui_command_line
+
+
+def test_ui_opens_the_store_that_train_writes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    default_store().parent.mkdir()
+    default_store().touch()
+    command = ui_command_line(ui_arguments([]))
+    uri = command[command.index("--backend-store-uri") + 1]
+    assert uri == tracking_uri(None) == f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}"
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+
+
+def test_ui_without_any_run_says_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(UsageError, match="vgx train"):
+        ui_command_line(ui_arguments([]))
+
+
+def test_ui_refuses_a_port_out_of_range():
+    with pytest.raises(UsageError, match="--port=70000"):
+        ui_arguments(["--port", "70000"])
