@@ -1,0 +1,115 @@
+"""Multirun sweeps: parent and children in MLflow, names, resume, parallel jobs, the report."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from vgx.cli import main, sweep_run_name
+from vgx.report import load_runs, summary_table
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def _uri(workdir) -> str:
+    return f"sqlite:///{workdir / 'outputs' / 'mlflow.db'}"
+
+
+def _runs(uri: str, **filters):
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("vgx")
+    runs = client.search_runs([experiment.experiment_id])
+    return [r for r in runs if all(r.data.tags.get(k) == v for k, v in filters.items())]
+
+
+SWEEP = ["train", "-m", "depth=2,3", "regularizer=l2", "regularizer.lam=0,0.1", "epochs=2"]
+
+
+def test_sweep_records_a_parent_with_named_children_and_a_report(workdir):
+    assert main(SWEEP) == 0
+    uri = _uri(workdir)
+    (parent,) = _runs(uri, **{"vgx.kind": "sweep"})
+    children = _runs(uri, **{"mlflow.parentRunId": parent.info.run_id})
+    assert len(children) == 4
+    assert {c.info.run_name for c in children} == {
+        "depth=2,lam=0",
+        "depth=2,lam=0.1",
+        "depth=3,lam=0",
+        "depth=3,lam=0.1",
+    }
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert parent.info.status == "FINISHED"
+    assert "depth=2,3" in parent.data.params["overrides"]
+    report_files = {a.path for a in MlflowClient(uri).list_artifacts(parent.info.run_id, "report")}
+    assert {"report/runs.csv", "report/runs.md", "report/figures"} <= report_files
+    folder = workdir / "outputs" / "reports" / f"sweep-{parent.info.run_id[:8]}"
+    table = pd.read_csv(folder / "runs.csv")
+    assert len(table) == 4
+    assert {"depth", "regularizer.lam", "diagnosis", "grad_ratio_1_to_last"} <= set(table.columns)
+    assert (folder / "figures" / "error_vs_lambda.png").exists()
+    assert (folder / "figures" / "initial_grad_norm_vs_depth.png").exists()
+    assert list((workdir / "outputs" / "sweeps").glob("*/*/0"))
+
+
+def test_running_the_same_sweep_again_trains_only_what_did_not_finish(workdir):
+    assert main(SWEEP) == 0
+    uri = _uri(workdir)
+    assert main(SWEEP) == 0
+    parents = sorted(_runs(uri, **{"vgx.kind": "sweep"}), key=lambda r: r.info.start_time)
+    assert len(parents) == 2
+    assert _runs(uri, **{"mlflow.parentRunId": parents[1].info.run_id}) == []  # nothing trained
+    first_children = _runs(uri, **{"mlflow.parentRunId": parents[0].info.run_id})
+    assert all(parents[1].info.run_id in c.data.tags["sweeps"] for c in first_children)
+    # a failed run and a deleted one are trained again, the other two are not
+    client = MlflowClient(uri)
+    client.set_tag(first_children[0].info.run_id, "status", "failed")
+    client.delete_run(first_children[1].info.run_id)
+    assert main(SWEEP) == 0
+    newest = max(_runs(uri, **{"vgx.kind": "sweep"}), key=lambda r: r.info.start_time)
+    assert len(_runs(uri, **{"mlflow.parentRunId": newest.info.run_id})) == 2
+    assert len(load_runs(uri, sweep=newest.info.run_id).table) == 4  # the report sees all four
+
+
+def test_resume_false_trains_everything_again(workdir):
+    assert main(SWEEP) == 0
+    assert main([*SWEEP, "resume=false"]) == 0
+    uri = _uri(workdir)
+    newest = max(_runs(uri, **{"vgx.kind": "sweep"}), key=lambda r: r.info.start_time)
+    assert len(_runs(uri, **{"mlflow.parentRunId": newest.info.run_id})) == 4
+
+
+def test_report_gradient_ratio_falls_with_depth_for_sigmoid(workdir):
+    assert main(["train", "-m", "depth=2,4,8", "epochs=1"]) == 0
+    uri = _uri(workdir)
+    (parent,) = _runs(uri, **{"vgx.kind": "sweep"})
+    table = summary_table(load_runs(uri, sweep=parent.info.run_id))
+    assert table["depth"].tolist() == [2, 4, 8]
+    ratios = table["grad_ratio_1_to_last"].tolist()
+    assert ratios[0] > ratios[1] > ratios[2]
+
+
+def test_child_run_names_show_only_the_swept_keys():
+    overrides = ["regularizer=l2", "regularizer.lam=0.01", "depth=6", "epochs=5"]
+    assert sweep_run_name(["depth", "regularizer.lam"], overrides) == "depth=6,lam=0.01"
+    assert sweep_run_name([], overrides) is None
+
+
+@pytest.mark.slow
+def test_joblib_eight_runs_on_two_workers_lose_nothing(workdir):
+    args = ["train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    assert main([*args, "seed=0,1,2,3", "regularizer.lam=0,0.1", "regularizer=l2", "epochs=3"]) == 0
+    uri = _uri(workdir)
+    (parent,) = _runs(uri, **{"vgx.kind": "sweep"})
+    children = _runs(uri, **{"mlflow.parentRunId": parent.info.run_id})
+    assert len(children) == 8
+    client = MlflowClient(uri)
+    for child in children:
+        assert child.data.tags["status"] == "finished"
+        for key in ("loss/train", "grad_norm/layer_1", "dead/layer_8", "weight_change/layer_9"):
+            assert len(client.get_metric_history(child.info.run_id, key)) == 4, key
