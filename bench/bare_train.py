@@ -24,7 +24,7 @@ for module in model:
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 loss_fn = nn.BCEWithLogitsLoss()
 shuffle = torch.Generator().manual_seed(0)
-for epoch in range(100):
+for _epoch in range(100):
     for idx in torch.randperm(150, generator=shuffle).split(32):
         optimizer.zero_grad()
         loss_fn(model(x_train[idx]).squeeze(1), y_train[idx]).backward()

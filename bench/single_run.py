@@ -67,9 +67,8 @@ def main() -> None:
     rest = vgx_median - accounted
     print(f"    {'start-up, imports, Hydra':<28}{rest:6.2f} s  {100 * rest / vgx_median:5.1f} %")
     print(f"  (import torch, sklearn, mlflow, hydra alone: {statistics.median(imports):.2f} s)")
-    print(
-        f"  probes / training             {statistics.median(phases['probes']) / statistics.median(phases['train']):7.2f}"
-    )
+    probe_share = statistics.median(phases["probes"]) / statistics.median(phases["train"])
+    print(f"  probes / training             {probe_share:7.2f}")
 
 
 if __name__ == "__main__":

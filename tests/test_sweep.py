@@ -113,3 +113,40 @@ def test_joblib_eight_runs_on_two_workers_lose_nothing(workdir):
         assert child.data.tags["status"] == "finished"
         for key in ("loss/train", "grad_norm/layer_1", "dead/layer_8", "weight_change/layer_9"):
             assert len(client.get_metric_history(child.info.run_id, key)) == 4, key
+
+
+def test_optuna_search_minimises_the_validation_loss_vgx_returns(workdir):
+    import yaml
+
+    args = ["train", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3"]
+    args += ["hydra.sweeper.sampler.seed=0", "regularizer=l2", "regularizer.lam=interval(0,1)"]
+    assert main([*args, "depth=2", "epochs=2"]) == 0
+    uri = _uri(workdir)
+    (parent,) = _runs(uri, **{"vgx.kind": "sweep"})
+    children = _runs(uri, **{"mlflow.parentRunId": parent.info.run_id})
+    assert len(children) == 3
+    (results,) = (workdir / "outputs" / "sweeps").glob("*/*/optimization_results.yaml")
+    best = yaml.safe_load(results.read_text())["best_value"]
+    assert best == pytest.approx(min(c.data.metrics["loss/val"] for c in children))
+
+
+def test_slurm_launcher_config_composes(workdir):
+    from hydra import compose, initialize_config_dir
+
+    from vgx.cli import conf_dir
+    from vgx.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert cfg.hydra.launcher.cpus_per_task == 2
+
+
+@pytest.mark.slow
+def test_submitit_jobs_in_their_own_processes_join_the_sweep(workdir):
+    assert main(["train", "-m", "hydra/launcher=submitit_local", "depth=2,3", "epochs=2"]) == 0
+    uri = _uri(workdir)
+    (parent,) = _runs(uri, **{"vgx.kind": "sweep"})
+    children = _runs(uri, **{"mlflow.parentRunId": parent.info.run_id})
+    assert sorted(c.info.run_name for c in children) == ["depth=2", "depth=3"]

@@ -62,8 +62,17 @@ def sweep_run_name(sweep_keys: list[str], job_overrides: list[str]) -> str | Non
     for override in job_overrides:
         key, _, value = override.partition("=")
         values[key.lstrip("+~")] = value
-    parts = [f"{key.split('.')[-1]}={values[key]}" for key in sweep_keys if key in values]
+    parts = [f"{key.split('.')[-1]}={_short(values[key])}" for key in sweep_keys if key in values]
     return ",".join(parts) or None
+
+
+def _short(value: str) -> str:
+    """0.48159606969527924 → 0.4816 (an optimizer's samples); 0.01 and 6 stay as they are."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return f"{number:.4g}" if len(value) > 8 else value
 
 
 def train_command(args: list[str]) -> int:
