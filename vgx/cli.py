@@ -12,6 +12,7 @@ commands:
   train [OVERRIDES]   train one configuration (a Hydra app: -m sweeps, --cfg job, --help)
   report [--sweep ID|latest] [--experiment NAME] [--filter STR]
                       tables, figures and bias/variance labels of recorded runs
+  theory [OVERRIDES]  what mean-field theory predicts for the gradient, without training
   ui [--port N]       the MLflow UI on 127.0.0.1 against the store `vgx train` writes
 
   --debug             show the full traceback of an error
@@ -106,7 +107,28 @@ def report_command(args: list[str]) -> int:
     return report(args)
 
 
-COMMANDS = {"train": train_command, "report": report_command, "ui": ui_command}
+def theory_command(args: list[str]) -> int:
+    """Mean-field prediction for a config, without training (Schoenholz et al. 2017)."""
+    from vgx.config import register_configs
+    from vgx.preflight import check_command_line
+    from vgx.theory import describe, predict_for_config
+
+    if any(a.startswith("-") for a in args):
+        print("usage: vgx theory [OVERRIDES]   e.g. vgx theory activation=tanh depth=20")
+        return 0 if args[0] in ("-h", "--help") else EXIT_USER_ERROR
+    register_configs()
+    cfg = check_command_line(args, conf_dir()).first
+    print(f"mean-field prediction at initialisation for {cfg.activation.name}, {cfg.init.name}:")
+    print(describe(predict_for_config(cfg), cfg.depth))
+    return 0
+
+
+COMMANDS = {
+    "train": train_command,
+    "report": report_command,
+    "theory": theory_command,
+    "ui": ui_command,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
