@@ -63,7 +63,7 @@ def predict(
     bias: float = 0.0,
     slope: float = 0.01,
 ) -> Prediction:
-    """q* and χ₁ for an activation and the weight/bias variances (Schoenholz et al. 2017, eq. 3–5)."""
+    """q* and χ₁ for an activation and weight/bias variances (Schoenholz et al. 2017)."""
     z, w = _gauss()
     q = 1.0
     for _ in range(FIXED_POINT_ITERATIONS):
