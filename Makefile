@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint format ui bench clean
+.PHONY: help install train test test-full lint format ui bench studies clean
+
+STUDIES := sigmoid_vs_relu depth_activation init exploding_clip dying_relu batchnorm residual \
+           lambda_bias_variance l1_sparsity sign_updates dropout
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +45,11 @@ ui: install ## MLflow UI on 127.0.0.1:5000 over outputs/mlflow.db
 
 bench: install ## timing figures (see bench/)
 	$(BIN)/python bench/single_run.py
+	$(BIN)/python bench/sweep.py
+
+studies: install ## run every study and collect the verdicts in outputs/reports/studies.md
+	@for s in $(STUDIES); do $(BIN)/vgx study $$s || exit 1; done
+	$(BIN)/python -m vgx.collect_studies $(STUDIES)
 
 clean: ## remove the run outputs (keeps .venv)
 	rm -rf outputs/runs outputs/sweeps outputs/mlflow.db outputs/mlartifacts

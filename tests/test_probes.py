@@ -123,3 +123,13 @@ def test_probes_do_not_change_the_training(extra):
     cfg, _ = compose_config(overrides)
     result = train(cfg)
     assert result.history[-1]["loss/train"] == pytest.approx(_bare_training(overrides), abs=1e-6)
+
+
+def test_weight_statistics_by_hand():
+    model = _linear_net()
+    norms, near_zero = probes.weight_statistics(model)
+    assert norms == pytest.approx([(1 + 1 + 0.25 + 4) ** 0.5, 5**0.5])
+    assert near_zero == [0.0, 0.0]
+    with torch.no_grad():
+        model.linears[0].weight[0, 0] = 0.001
+    assert probes.weight_statistics(model)[1][0] == 0.25

@@ -20,6 +20,7 @@ def _per_layer_keys(depth: int) -> set[str]:
     for i in range(1, depth + 1):
         keys |= {f"grad_norm/layer_{i}", f"delta_norm/layer_{i}"}
         keys |= {f"weight_change/layer_{i}", f"update_ratio/layer_{i}"}
+        keys |= {f"weight_norm/layer_{i}", f"near_zero/layer_{i}"}
     for i in range(1, depth):  # hidden layers only
         keys |= {f"saturation/layer_{i}", f"dead/layer_{i}"}
     return keys

@@ -10,6 +10,8 @@ USAGE = """usage: vgx COMMAND [ARGS]
 
 commands:
   train [OVERRIDES]   train one configuration (a Hydra app: -m sweeps, --cfg job, --help)
+  study NAME [OVERRIDES]
+                      run one of the source texts' comparisons and check its claim (--list)
   report [--sweep ID|latest] [--experiment NAME] [--filter STR]
                       tables, figures and bias/variance labels of recorded runs
   theory [OVERRIDES]  what mean-field theory predicts for the gradient, without training
@@ -92,7 +94,45 @@ def train_command(args: list[str]) -> int:
         return 0
     from vgx.sweep import run_sweep
 
-    return run_sweep(app, args, plan)
+    run_sweep(app, args, plan)
+    return 0
+
+
+def _hydra_app():
+    import hydra
+
+    from vgx.config import register_configs
+
+    register_configs()
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; main() prints the one line
+    return hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_task)
+
+
+def study_command(args: list[str]) -> int:
+    """`vgx study NAME [OVERRIDES]`: the study's sweep, its report, and the verdict."""
+    from omegaconf import OmegaConf
+
+    from vgx.errors import UsageError
+    from vgx.preflight import check_command_line
+    from vgx.studies import STUDIES
+    from vgx.sweep import run_sweep
+
+    if not args or args[0] in ("--list", "-l", "-h", "--help"):
+        print("usage: vgx study NAME [OVERRIDES]   (overrides replace the study's values)\n")
+        for study in STUDIES.values():
+            print(f"  {study.name:<22}{study.claim} ({study.source})")
+        return 0
+    name, overrides = args[0], args[1:]
+    if name not in STUDIES:
+        raise UsageError(f"study {name!r}: unknown; expected one of {', '.join(STUDIES)}")
+    params = OmegaConf.load(conf_dir() / "study" / f"{name}.yaml").hydra.sweeper.params
+    given = {o.partition("=")[0].lstrip("+~") for o in overrides if "=" in o}
+    sweep = [f"{key}={value}" for key, value in params.items() if key not in given]
+    experiment = [] if "tracking.experiment" in given else [f"tracking.experiment=study-{name}"]
+    train_args = ["-m", f"+study={name}", *sweep, *experiment, *overrides]
+    plan = check_command_line(train_args, conf_dir())
+    run_sweep(_hydra_app(), train_args, plan, study=name)
+    return 0
 
 
 def ui_command(args: list[str]) -> int:
@@ -126,6 +166,7 @@ def theory_command(args: list[str]) -> int:
 COMMANDS = {
     "train": train_command,
     "report": report_command,
+    "study": study_command,
     "theory": theory_command,
     "ui": ui_command,
 }

@@ -67,8 +67,9 @@ def check_command_line(args: list[str], config_dir: Path) -> Plan:
     from hydra._internal.utils import get_args_parser
     from omegaconf import OmegaConf
 
-    from vgx.config import validate
+    from vgx.config import register_configs, validate
 
+    register_configs()
     parsed = get_args_parser().parse_args(args)
     if parsed.help or parsed.hydra_help or parsed.cfg or parsed.info or parsed.shell_completion:
         return Plan()

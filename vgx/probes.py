@@ -11,6 +11,9 @@ import torch
 from vgx.model import MLP, Activation
 from vgx.objective import accuracy, data_loss
 
+# A weight counts as "near zero" (seed 000's L1 sparsity) below this magnitude.
+NEAR_ZERO = 0.01
+
 # A hidden unit counts as saturated where φ′ is below this share of φ′'s maximum (DESIGN §3).
 SATURATION_SHARE = 0.01
 
@@ -46,6 +49,16 @@ def update_ratio(model: MLP, before: list[torch.Tensor]) -> list[float]:
         delta = torch.linalg.norm(w.detach() - w_before)
         out.append(float(delta / torch.linalg.norm(w_before).clamp_min(1e-30)))
     return out
+
+
+@torch.no_grad()
+def weight_statistics(model: MLP) -> tuple[list[float], list[float]]:
+    """Per layer: ‖W_i‖_F (seed 003: λ shrinks it), share of |w| < NEAR_ZERO (seed 000: L1)."""
+    norms, near_zero = [], []
+    for w in model.weights():
+        norms.append(float(torch.linalg.norm(w)))
+        near_zero.append(float((w.abs() < NEAR_ZERO).float().mean()))
+    return norms, near_zero
 
 
 @torch.no_grad()

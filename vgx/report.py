@@ -230,9 +230,18 @@ def reports_root() -> Path:
     return Path.cwd() / "outputs" / "reports"
 
 
-def write_sweep_report(uri: str, parent: str) -> Path:
+def write_sweep_report(uri: str, parent: str, study: str | None = None) -> Path:
+    """The sweep's report; a study's also gets its verdict."""
     runs = load_runs(uri, sweep=parent)
-    return write_report(runs, reports_root() / f"sweep-{parent[:8]}", f"Sweep {parent[:8]}")
+    name = f"study-{study}" if study else f"sweep-{parent[:8]}"
+    folder = write_report(
+        runs, reports_root() / name, f"Study {study}" if study else f"Sweep {parent[:8]}"
+    )
+    if study:
+        from vgx.studies import write_verdict
+
+        write_verdict(runs, study, folder)
+    return folder
 
 
 def report_command(args: list[str]) -> int:

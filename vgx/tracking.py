@@ -152,13 +152,12 @@ class RunRecorder:
         retry_when_locked(self._client.set_terminated, self.run_id, status=RUN_STATUS[status])
 
 
-def start_sweep(uri: str, experiment: str, overrides: list[str]) -> str:
+def start_sweep(uri: str, experiment: str, overrides: list[str], study: str | None = None) -> str:
     """The sweep's parent run, made once before any job starts (DESIGN §6: no creation races)."""
     recorder = RunRecorder(uri, experiment)
-    name = "sweep " + " ".join(overrides)
-    return recorder.start(
-        name[:250], {"overrides": " ".join(overrides)[:6000]}, {"vgx.kind": "sweep"}
-    )
+    name = f"study {study}" if study else "sweep " + " ".join(overrides)
+    tags = {"vgx.kind": "sweep", **({"vgx.study": study} if study else {})}
+    return recorder.start(name[:250], {"overrides": " ".join(overrides)[:6000]}, tags)
 
 
 def finish_sweep(uri: str, run_id: str, status: str, report: Path | None) -> None:

@@ -90,7 +90,10 @@ def _epoch_metrics(
     norms = grad_means.tolist()
     change = probes.weight_change(model, initial)
     ratio = probes.update_ratio(model, before_last_step) if before_last_step else [0.0] * depth
+    weight_norms, near_zero = probes.weight_statistics(model)
     for i in range(depth):
+        metrics[f"weight_norm/layer_{i + 1}"] = weight_norms[i]
+        metrics[f"near_zero/layer_{i + 1}"] = near_zero[i]
         metrics[f"grad_norm/layer_{i + 1}"] = norms[i]
         metrics[f"delta_norm/layer_{i + 1}"] = norms[depth + i]
         metrics[f"weight_change/layer_{i + 1}"] = change[i]

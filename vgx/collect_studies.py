@@ -1,0 +1,53 @@
+"""Gather every study's verdict into outputs/reports/studies.md and copy one figure per study into
+docs/figures/ for the README (`make studies` calls this after running the studies)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from vgx.report import reports_root
+from vgx.studies import STUDIES
+
+# The figure that shows each claim best, from the study's report folder.
+FIGURE = {
+    "sigmoid_vs_relu": "first_layer_weight_change.png",
+    "depth_activation": "initial_grad_norm_vs_depth.png",
+    "init": "grad_norm_by_layer.png",
+    "exploding_clip": "loss_curves.png",
+    "lambda_bias_variance": "error_vs_lambda.png",
+}
+
+
+def main(names: list[str]) -> int:
+    lines = ["| study | claim (source) | verdict | measured |", "|---|---|---|---|"]
+    sections = []
+    for name in names or list(STUDIES):
+        verdict = reports_root() / f"study-{name}" / "verdict.md"
+        if not verdict.exists():
+            print(f"vgx: no verdict for {name}: run `vgx study {name}` first", file=sys.stderr)
+            return 2
+        text = verdict.read_text()
+        outcome = text.splitlines()[0].split(": ", 1)[1]
+        measured = next(line for line in text.splitlines() if line.startswith("**Measured**"))
+        study = STUDIES[name]
+        lines.append(
+            f"| `{name}` | {study.claim} ({study.source}) | **{outcome}** | "
+            f"{measured.removeprefix('**Measured**: ')} |"
+        )
+        sections.append(text)
+        if name in FIGURE:
+            docs = Path("docs/figures")
+            docs.mkdir(parents=True, exist_ok=True)
+            source = reports_root() / f"study-{name}" / "figures" / FIGURE[name]
+            if source.exists():
+                shutil.copy(source, docs / f"{name}.png")
+    out = reports_root() / "studies.md"
+    out.write_text("\n".join(lines) + "\n\n" + "\n".join(sections))
+    print(out.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
