@@ -238,21 +238,21 @@ def judge_init(frame: pd.DataFrame) -> Verdict:
 
 # --- exploding_clip (seeds 003/004) -------------------------------------------------------------
 def judge_exploding_clip(frame: pd.DataFrame) -> Verdict:
-    none = frame[frame.clip == "none"]
-    clipped = frame[frame.clip != "none"]
+    none = frame[frame["clip"] == "none"]
+    clipped = frame[frame["clip"] != "none"]
     parts = {"unclipped explodes": bool((none.status == "diverged").all())}
     for kind, group in clipped.groupby("clip"):
         parts[f"clip by {kind} stable"] = bool((group.status == "finished").all())
     rows = _settings_table(frame, ["clip"], ["epochs_run", "loss_end", "val_error"])
-    rows["diverged"] = rows.clip.map(
+    rows["diverged"] = rows["clip"].map(
         lambda c: (
-            f"{int((frame[frame.clip == c].status == 'diverged').sum())} of "
-            f"{int((frame.clip == c).sum())}"
+            f"{int((frame[frame['clip'] == c].status == 'diverged').sum())} of "
+            f"{int((frame['clip'] == c).sum())}"
         )
     )
     words = [
         f"clip={c}: {r.diverged} runs diverged, final loss {r.loss_end}"
-        for c, r in zip(rows.clip, rows.itertuples(), strict=True)
+        for c, r in zip(rows["clip"], rows.itertuples(), strict=True)
     ]
     return Verdict(combine(parts), "; ".join(words), rows)
 
