@@ -41,6 +41,8 @@ NORMS = ("none", "batch", "layer")
 CLIP_KINDS = ("none", "value", "norm")
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "sign", "rprop")
 DEVICES = ("auto", "cpu", "cuda")
+# MLflow stores vgx can write to: the embedded SQLite file, a tracking server, a database.
+TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 
 
 @dataclass
@@ -185,3 +187,8 @@ def validate(cfg: TrainConfig) -> None:
     _choice("device", cfg.device, DEVICES)
     if not cfg.tracking.experiment.strip():
         raise ConfigError("tracking.experiment", cfg.tracking.experiment, "a non-empty name")
+    if cfg.tracking.uri:
+        scheme = cfg.tracking.uri.split("://", 1)[0] if "://" in cfg.tracking.uri else ""
+        if scheme.split("+", 1)[0] not in TRACKING_SCHEMES:
+            allowed = "a URI whose scheme is one of " + ", ".join(TRACKING_SCHEMES)
+            raise ConfigError("tracking.uri", cfg.tracking.uri, allowed)

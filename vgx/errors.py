@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+
+# OSErrors that mean "this output path cannot be made or written": a user's choice, not a bug.
+WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
+
 
 class ConfigError(ValueError):
     """A value vgx refuses, raised before anything is trained or recorded."""
@@ -35,6 +40,11 @@ def one_line(exc: BaseException) -> str | None:
 
     if isinstance(exc, (ConfigError, UsageError)):
         return str(exc)
+    if isinstance(exc, OSError) and exc.filename and exc.errno in WRITE_ERRNOS:
+        return f"cannot write {exc.filename}: {exc.strerror}; choose a folder you can write to"
+    unreachable = ("Connection refused", "Max retries exceeded", "Failed to establish")
+    if type(exc).__name__ == "MlflowException" and any(u in str(exc) for u in unreachable):
+        return "the MLflow tracking server stopped answering (connection refused); start it again"
     if isinstance(exc, MissingConfigException) and exc.options is not None:
         group, _, name = (exc.missing_cfg_file or "").rpartition("/")
         allowed = ", ".join(sorted(exc.options))

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vgx.config import TrainConfig, validate
+from vgx.errors import Interrupted
 from vgx.train import TrainResult, train
 
 # Keys that change where or how a run is shown, not what it computes: left out of config_hash.
@@ -44,6 +45,35 @@ def config_hash(cfg: TrainConfig) -> str:
     """Same science, same hash: resume (sweeps) matches finished runs by it."""
     tree = {k: v for k, v in asdict(cfg).items() if k not in NOT_HASHED}
     return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def provenance() -> dict[str, str]:
+    """Versions and the project's git commit, so a run can be reproduced later."""
+    import platform
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    try:
+        vgx_version = version("vgx")
+    except PackageNotFoundError:
+        vgx_version = "unknown"
+    tags = {"vgx.version": vgx_version, "torch.version": torch.__version__}
+    tags["python.version"] = platform.python_version()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
+        if commit.returncode == 0:
+            tags["git.commit"] = commit.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return tags
 
 
 def run_name(cfg: TrainConfig) -> str:
@@ -113,7 +143,7 @@ def run_experiment(
     validate(cfg)
     name = name or run_name(cfg)
     clock = time.perf_counter()
-    tags = {"config_hash": config_hash(cfg)}
+    tags = {"config_hash": config_hash(cfg), **provenance()}
     parent_run_id = parent_run_id or cfg.tracking.parent_run_id
     if parent_run_id and cfg.resume:
         done = find_finished(uri, cfg.tracking.experiment, tags["config_hash"])
@@ -133,6 +163,9 @@ def run_experiment(
     try:
         with sigterm_as_interrupt():
             result = train(cfg, on_epoch)
+    except KeyboardInterrupt:  # during set-up, before the loop could catch it
+        recorder.finish("interrupted", {}, None)
+        raise Interrupted(name) from None
     except BaseException:
         recorder.finish("failed", {}, None)
         raise

@@ -13,8 +13,9 @@ from vgx.errors import UsageError
 # MLflow refuses more than 1,000 metrics or 100 params in one log_batch call.
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
-# A long run sends what it has at most this often, so the UI shows it while it trains.
-FLUSH_EVERY_S = 10.0
+# A long run sends what it has at most this often, so the UI shows it while it trains
+# ($VGX_FLUSH_SECONDS changes it).
+FLUSH_EVERY_S = float(os.environ.get("VGX_FLUSH_SECONDS", "10"))
 
 # Tries of a write that SQLite refused as "database is locked" (backoff 0.05 s doubling up to 2 s).
 LOCKED_RETRIES = 12
@@ -68,6 +69,12 @@ def retry_when_locked(call, *args, **kwargs):
 
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
+
+    if uri.startswith(("http://", "https://")):
+        # MLflow retries a dead server with backoff for minutes; vgx says so within seconds.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
     for chatty in ("mlflow", "alembic"):  # table creation logs at INFO; vgx prints its own summary
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -1,0 +1,152 @@
+"""Interruptions and a tracking server that goes away: nothing recorded is lost, errors are fast."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from vgx.cli import EXIT_INTERRUPTED
+
+
+def _wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _runs(uri: str):
+    client = MlflowClient(uri)
+    try:
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        return client.search_runs(experiments) if experiments else []
+    except Exception:  # the store is being created by the other process
+        return []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_marks_the_run_killed_and_keeps_what_it_recorded(sig, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vgx.cli", "train", "epochs=100000", "depth=3", "width=8"],
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(
+            lambda: [r for r in _runs(uri) if "loss/train" in r.data.metrics],
+            120,
+            "the first metrics",
+        )
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == EXIT_INTERRUPTED, err
+    assert "interrupted; what was recorded is kept" in err
+    (run,) = _runs(uri)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["status"] == "interrupted"
+    steps = [m.step for m in MlflowClient(uri).get_metric_history(run.info.run_id, "loss/train")]
+    assert len(steps) >= 2 and sorted(steps) == list(range(len(steps)))
+    artifacts = {a.path for a in MlflowClient(uri).list_artifacts(run.info.run_id)}
+    assert "history.csv" in artifacts
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_runs_record_to_a_server_and_a_stopped_server_fails_within_seconds(tmp_path):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--default-artifact-root",
+            str(tmp_path / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    sweep = None
+    try:
+        _wait_for(lambda: _healthy(url), 90, "mlflow server")
+        env = {**os.environ, "MLFLOW_TRACKING_URI": url}
+        sweep = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vgx.cli",
+                "train",
+                "-m",
+                "seed=range(0,40)",
+                "epochs=30",
+                "depth=3",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_for(
+            lambda: any(r.data.tags.get("status") == "finished" for r in _runs(url)),
+            180,
+            "a first finished run on the server",
+        )
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        stopped = time.monotonic()
+        _, err = sweep.communicate(timeout=120)
+        elapsed = time.monotonic() - stopped
+    finally:
+        if sweep is not None:
+            sweep.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+    assert sweep.returncode != 0
+    assert "tracking server stopped answering" in err.strip().splitlines()[-1]
+    assert elapsed < 60, elapsed
+    Path(tmp_path / "elapsed.txt").write_text(f"{elapsed:.1f}")
+    print(f"vgx stopped {elapsed:.1f} s after the server")
