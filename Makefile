@@ -33,12 +33,12 @@ test-full: install ## every test, the slow ones too
 	$(BIN)/pytest -q -m "slow or not slow"
 
 lint: install ## ruff lint and format check
-	$(BIN)/ruff check vgx tests bench
-	$(BIN)/ruff format --check vgx tests bench
+	$(BIN)/ruff check vgx hydra_plugins tests bench
+	$(BIN)/ruff format --check vgx hydra_plugins tests bench
 
 format: install ## apply ruff's formatting and safe fixes
-	$(BIN)/ruff check --fix vgx tests bench
-	$(BIN)/ruff format vgx tests bench
+	$(BIN)/ruff check --fix vgx hydra_plugins tests bench
+	$(BIN)/ruff format vgx hydra_plugins tests bench
 
 ui: install ## MLflow UI on 127.0.0.1:5000 over outputs/mlflow.db
 	$(BIN)/vgx ui $(ARGS)

@@ -137,20 +137,16 @@ def run_experiment(
     parent_run_id: str | None = None,
 ) -> RunOutcome:
     """Validate, then train and record. A bad value raises ConfigError before any run exists."""
-    from vgx.figures import run_figures
-    from vgx.tracking import RunRecorder, add_to_sweep, find_finished
+    from vgx.tracking import RunRecorder
 
     validate(cfg)
     name = name or run_name(cfg)
     clock = time.perf_counter()
     tags = {"config_hash": config_hash(cfg), **provenance()}
     parent_run_id = parent_run_id or cfg.tracking.parent_run_id
-    if parent_run_id and cfg.resume:
-        done = find_finished(uri, cfg.tracking.experiment, tags["config_hash"])
-        if done is not None:
-            add_to_sweep(uri, done.info.run_id, parent_run_id)
-            val_loss = done.data.metrics.get("loss/val", float("nan"))
-            return RunOutcome(done.info.run_id, done.info.run_name, None, val_loss)
+    reused = reuse_finished(cfg, uri, parent_run_id)
+    if reused is not None:
+        return reused
     recorder = RunRecorder(uri, cfg.tracking.experiment)
     recorder.start(name, flatten(resolved), tags, parent=parent_run_id)
     seconds = {"tracking": time.perf_counter() - clock}
@@ -170,6 +166,23 @@ def run_experiment(
         recorder.finish("failed", {}, None)
         raise
     seconds.update(result.seconds)
+    _close_run(recorder, cfg, resolved, output_dir, name, result, seconds)
+    val_loss = result.history[-1]["loss/val"] if result.history else float("nan")
+    return RunOutcome(recorder.run_id, name, result, val_loss)
+
+
+def _close_run(
+    recorder,  # noqa: ANN001 - a vgx.tracking.RunRecorder
+    cfg: TrainConfig,
+    resolved: dict,
+    output_dir: Path,
+    name: str,
+    result: TrainResult,
+    seconds: dict[str, float],
+) -> None:
+    """Artifacts, the test metrics and the final status of a trained run; then close it."""
+    from vgx.figures import run_figures
+
     clock = time.perf_counter()
     artifacts = output_dir / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -184,9 +197,44 @@ def run_experiment(
     if result.diverged_epoch is not None:
         end_tags["diverged_epoch"] = str(result.diverged_epoch)
     recorder.finish(result.status, end_tags, artifacts)
-    seconds["tracking"] += time.perf_counter() - clock
+    seconds["tracking"] = seconds.get("tracking", 0.0) + time.perf_counter() - clock
     # Where the run's time went (bench/ reads it); beside the artifacts, not among them.
     (output_dir / "timings.json").write_text(json.dumps(seconds, indent=1))
+
+
+def reuse_finished(cfg: TrainConfig, uri: str, parent_run_id: str | None) -> RunOutcome | None:
+    """In a sweep with resume on: the finished run of the same config_hash, joined to the sweep."""
+    from vgx.tracking import add_to_sweep, find_finished
+
+    if not (parent_run_id and cfg.resume):
+        return None
+    done = find_finished(uri, cfg.tracking.experiment, config_hash(cfg))
+    if done is None:
+        return None
+    add_to_sweep(uri, done.info.run_id, parent_run_id)
+    val_loss = done.data.metrics.get("loss/val", float("nan"))
+    return RunOutcome(done.info.run_id, done.info.run_name, None, val_loss)
+
+
+def record_trained(
+    cfg: TrainConfig,
+    resolved: dict,
+    output_dir: Path,
+    uri: str,
+    name: str,
+    result: TrainResult,
+) -> RunOutcome:
+    """Record a run trained elsewhere (in a stack) exactly as `run_experiment` records one."""
+    from vgx.tracking import RunRecorder
+
+    clock = time.perf_counter()
+    recorder = RunRecorder(uri, cfg.tracking.experiment)
+    tags = {"config_hash": config_hash(cfg), **provenance(), "vgx.launcher": "batched"}
+    recorder.start(name, flatten(resolved), tags, parent=cfg.tracking.parent_run_id)
+    for epoch, metrics in enumerate(result.history):
+        recorder.log_epoch(epoch, metrics)
+    seconds = {"tracking": time.perf_counter() - clock, **result.seconds}
+    _close_run(recorder, cfg, resolved, output_dir, name, result, seconds)
     val_loss = result.history[-1]["loss/val"] if result.history else float("nan")
     return RunOutcome(recorder.run_id, name, result, val_loss)
 

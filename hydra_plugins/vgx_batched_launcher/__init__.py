@@ -1,0 +1,1 @@
+"""vgx's batched launcher: `hydra/launcher=batched`."""

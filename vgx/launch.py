@@ -1,0 +1,144 @@
+"""The batched launcher's work: load each job's config as Hydra would, group the jobs that can
+share a stack, split groups to fit the memory budget, train, and record every job as its own run."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vgx.config import TrainConfig
+
+
+@dataclass
+class Job:
+    index: int
+    overrides: list[str]
+    hydra_cfg: object  # the job's full config (DictConfig), hydra node included
+    task_cfg: object  # the same without the hydra node: what a task function receives
+    cfg: TrainConfig
+    resolved: dict
+    output_dir: Path
+
+
+def plan_chunks(cfgs: list[TrainConfig], max_batch: int, budget_bytes: int) -> list[list[int]]:
+    """Indices of the jobs trained together: one chunk per stack (equal `stack_key`, at most
+    `max_batch` runs, estimated memory under the budget); unstackable jobs alone, in order."""
+    from vgx.batched import bytes_per_run, stack_key
+    from vgx.data import load
+
+    groups: dict[str, list[int]] = {}
+    chunks: list[list[int]] = []
+    for i, cfg in enumerate(cfgs):
+        key = stack_key(cfg)
+        if key is None:
+            chunks.append([i])
+        else:
+            groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        cfg = cfgs[members[0]]
+        splits = load(cfg.dataset)
+        largest = max(len(splits.y_train), len(splits.y_val), len(splits.y_test))
+        per_run = bytes_per_run(cfg, splits.n_features, largest)
+        size = max(1, min(max_batch, budget_bytes // per_run))
+        chunks.extend(members[i : i + size] for i in range(0, len(members), size))
+    return chunks
+
+
+def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> list[Job]:  # noqa: ANN001
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict, read_write
+
+    jobs = []
+    for i, overrides in enumerate(job_overrides):
+        index = initial_job_idx + i
+        sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = f"batched_{index}"
+            sweep_config.hydra.job.num = index
+        HydraConfig.instance().set_config(sweep_config)
+        output_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+        task_cfg = copy.deepcopy(sweep_config)
+        with read_write(task_cfg), open_dict(task_cfg):
+            del task_cfg["hydra"]
+        cfg = OmegaConf.to_object(task_cfg)
+        resolved = OmegaConf.to_container(task_cfg, resolve=True)
+        jobs.append(Job(index, list(overrides), sweep_config, task_cfg, cfg, resolved, output_dir))
+    return jobs
+
+
+def launch_batched(
+    config,  # noqa: ANN001 - the sweep's DictConfig
+    hydra_context,  # noqa: ANN001
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    max_batch: int,
+    budget_bytes: int,
+) -> list:
+    from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
+
+    from vgx.batched import train_stack
+    from vgx.cli import sweep_run_name
+    from vgx.experiment import record_trained, reuse_finished, run_experiment, summary
+    from vgx.tracking import tracking_uri
+
+    setup_globals()
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    jobs = _load_jobs(config, hydra_context, job_overrides, initial_job_idx)
+    returns: dict[int, float] = {}
+    to_train = []
+    for job in jobs:
+        job.output_dir.mkdir(parents=True, exist_ok=True)
+        uri = tracking_uri(job.cfg.tracking.uri)
+        reused = reuse_finished(job.cfg, uri, job.cfg.tracking.parent_run_id)
+        if reused is not None:
+            print(summary(reused, job.cfg), flush=True)
+            returns[job.index] = reused.val_loss
+        else:
+            to_train.append(job)
+    chunks = plan_chunks([j.cfg for j in to_train], max_batch, budget_bytes)
+    for number, chunk in enumerate(chunks, start=1):
+        members = [to_train[i] for i in chunk]
+        started = time.perf_counter()
+        print(f"[batched] stack {number}/{len(chunks)}: {len(members)} run(s)", flush=True)
+        if len(members) == 1 and _unstackable(members[0].cfg):
+            job = members[0]
+            name = sweep_run_name(job.cfg.tracking.sweep_keys, job.overrides)
+            uri = tracking_uri(job.cfg.tracking.uri)
+            outcome = run_experiment(job.cfg, job.resolved, job.output_dir, uri, name=name)
+            returns[job.index] = outcome.val_loss
+            continue
+        results = train_stack([j.cfg for j in members])
+        trained = time.perf_counter() - started
+        for job, result in zip(members, results, strict=True):
+            name = sweep_run_name(job.cfg.tracking.sweep_keys, job.overrides)
+            uri = tracking_uri(job.cfg.tracking.uri)
+            outcome = record_trained(job.cfg, job.resolved, job.output_dir, uri, name, result)
+            returns[job.index] = outcome.val_loss
+        print(
+            f"[batched] stack {number}: trained in {trained:.1f} s, recorded in "
+            f"{time.perf_counter() - started - trained:.1f} s",
+            flush=True,
+        )
+    out = []
+    for job in jobs:
+        ret = JobReturn(
+            overrides=job.overrides,
+            cfg=job.task_cfg,
+            hydra_cfg=job.hydra_cfg,
+            working_dir=str(job.output_dir),
+            task_name=str(job.hydra_cfg.hydra.job.name),
+        )
+        ret.return_value = returns[job.index]
+        ret.status = JobStatus.COMPLETED
+        out.append(ret)
+    return out
+
+
+def _unstackable(cfg: TrainConfig) -> bool:
+    from vgx.batched import stack_key
+
+    return stack_key(cfg) is None
