@@ -200,7 +200,7 @@ class StackedOptimizer:
 
 
 def _clip(params: list[torch.Tensor], kind: str, threshold: torch.Tensor) -> None:
-    """Per run: clamp each entry to ±threshold, or rescale its whole gradient to norm ≤ threshold."""
+    """Per run: clamp each entry to ±threshold, or rescale its gradient to norm ≤ threshold."""
     with torch.no_grad():
         if kind == "value":
             for p in params:
