@@ -4,12 +4,20 @@ share a stack, split groups to fit the memory budget, train, and record every jo
 from __future__ import annotations
 
 import copy
+import multiprocessing
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from vgx.config import TrainConfig
+
+# Recording (MLflow's SQL writes of ~7,600 values per run, three figures) costs more than training
+# a stack; worker processes record while the main one trains the next stack. Below this many runs
+# the workers' start-up (imports, ~5 s) is not worth it.
+PARALLEL_RECORDING_FROM = 8
 
 
 @dataclass
@@ -100,29 +108,42 @@ def launch_batched(
         else:
             to_train.append(job)
     chunks = plan_chunks([j.cfg for j in to_train], max_batch, budget_bytes)
-    for number, chunk in enumerate(chunks, start=1):
-        members = [to_train[i] for i in chunk]
-        started = time.perf_counter()
-        print(f"[batched] stack {number}/{len(chunks)}: {len(members)} run(s)", flush=True)
-        if len(members) == 1 and _unstackable(members[0].cfg):
-            job = members[0]
-            name = sweep_run_name(job.cfg.tracking.sweep_keys, job.overrides)
-            uri = tracking_uri(job.cfg.tracking.uri)
-            outcome = run_experiment(job.cfg, job.resolved, job.output_dir, uri, name=name)
-            returns[job.index] = outcome.val_loss
-            continue
-        results = train_stack([j.cfg for j in members])
-        trained = time.perf_counter() - started
-        for job, result in zip(members, results, strict=True):
-            name = sweep_run_name(job.cfg.tracking.sweep_keys, job.overrides)
-            uri = tracking_uri(job.cfg.tracking.uri)
-            outcome = record_trained(job.cfg, job.resolved, job.output_dir, uri, name, result)
-            returns[job.index] = outcome.val_loss
-        print(
-            f"[batched] stack {number}: trained in {trained:.1f} s, recorded in "
-            f"{time.perf_counter() - started - trained:.1f} s",
-            flush=True,
-        )
+    pool = None
+    if len(to_train) >= PARALLEL_RECORDING_FROM:
+        spawn = multiprocessing.get_context("spawn")  # no fork after torch has started threads
+        pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=spawn)
+    pending: list[tuple[Job, Future]] = []
+    try:
+        for number, chunk in enumerate(chunks, start=1):
+            members = [to_train[i] for i in chunk]
+            started = time.perf_counter()
+            if len(members) == 1 and _unstackable(members[0].cfg):
+                job = members[0]
+                print(f"[batched] job {job.index}: cannot be stacked, trained alone", flush=True)
+                name = sweep_run_name(job.cfg.tracking.sweep_keys, job.overrides)
+                uri = tracking_uri(job.cfg.tracking.uri)
+                outcome = run_experiment(job.cfg, job.resolved, job.output_dir, uri, name=name)
+                returns[job.index] = outcome.val_loss
+                continue
+            results = train_stack([j.cfg for j in members])
+            print(
+                f"[batched] stack {number}/{len(chunks)}: {len(members)} runs trained in "
+                f"{time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
+            for job, result in zip(members, results, strict=True):
+                name = sweep_run_name(job.cfg.tracking.sweep_keys, job.overrides)
+                uri = tracking_uri(job.cfg.tracking.uri)
+                arguments = (job.cfg, job.resolved, job.output_dir, uri, name, result)
+                if pool is None:
+                    returns[job.index] = record_trained(*arguments).val_loss
+                else:
+                    pending.append((job, pool.submit(record_trained, *arguments)))
+        for job, future in pending:
+            returns[job.index] = future.result().val_loss
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     out = []
     for job in jobs:
         ret = JobReturn(
