@@ -129,7 +129,8 @@ def study_command(args: list[str]) -> int:
     given = {o.partition("=")[0].lstrip("+~") for o in overrides if "=" in o}
     sweep = [f"{key}={value}" for key, value in params.items() if key not in given]
     experiment = [] if "tracking.experiment" in given else [f"tracking.experiment=study-{name}"]
-    train_args = ["-m", f"+study={name}", *sweep, *experiment, *overrides]
+    launcher = [] if "hydra/launcher" in given else ["hydra/launcher=batched"]
+    train_args = ["-m", f"+study={name}", *launcher, *sweep, *experiment, *overrides]
     plan = check_command_line(train_args, conf_dir())
     run_sweep(_hydra_app(), train_args, plan, study=name)
     return 0
