@@ -46,6 +46,7 @@ ui: install ## MLflow UI on 127.0.0.1:5000 over outputs/mlflow.db
 bench: install ## timing figures (see bench/)
 	$(BIN)/python bench/single_run.py
 	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/batched.py
 
 studies: install ## run every study and collect the verdicts in outputs/reports/studies.md
 	@for s in $(STUDIES); do $(BIN)/vgx study $$s || exit 1; done
