@@ -237,12 +237,9 @@ def _saturation_and_dead(stack: Stack, x: torch.Tensor, k: int, phi_max: float):
     stack.training = True
     saturation, dead = [], []
     for s in preactivations:
-        s = s.detach().requires_grad_(True)
-        with torch.enable_grad():
-            a = stack.activation(s)
-            (derivative,) = torch.autograd.grad(a.sum(), s)
-        saturation.append((derivative < probes.SATURATION_SHARE * phi_max).float().mean(dim=(1, 2)))
-        dead.append((a.detach() == 0).all(dim=1).float().mean(dim=1))
+        saturated, dead_units = probes.saturated_and_dead_masks(stack.activation, s, phi_max)
+        saturation.append(saturated.float().mean(dim=(1, 2)))
+        dead.append(dead_units.float().mean(dim=1))
     return saturation, dead
 
 

@@ -96,10 +96,19 @@ def saturation_and_dead(
     model.train(was_training)
     saturation, dead = [], []
     for s in preactivations:
-        s = s.detach().requires_grad_(True)
-        with torch.enable_grad():
-            a = model.activation(s)
-            (derivative,) = torch.autograd.grad(a.sum(), s)
-        saturation.append(float((derivative < SATURATION_SHARE * phi_prime_max).float().mean()))
-        dead.append(float((a.detach() == 0).all(dim=0).float().mean()))
+        saturated, dead_units = saturated_and_dead_masks(model.activation, s, phi_prime_max)
+        saturation.append(float(saturated.float().mean()))
+        dead.append(float(dead_units.float().mean()))
     return saturation, dead
+
+
+def saturated_and_dead_masks(
+    activation: Activation, s: torch.Tensor, phi_prime_max: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For pre-activations s [..., examples, units]: where φ′(s) < 1% of max φ′, and which units
+    output exactly 0 on every example (reduced over the examples axis, -2)."""
+    s = s.detach().requires_grad_(True)
+    with torch.enable_grad():
+        a = activation(s)
+        (derivative,) = torch.autograd.grad(a.sum(), s)
+    return derivative < SATURATION_SHARE * phi_prime_max, (a.detach() == 0).all(dim=-2)
