@@ -150,3 +150,60 @@ def test_runs_record_to_a_server_and_a_stopped_server_fails_within_seconds(tmp_p
     assert elapsed < 60, elapsed
     Path(tmp_path / "elapsed.txt").write_text(f"{elapsed:.1f}")
     print(f"vgx stopped {elapsed:.1f} s after the server")
+
+
+@pytest.mark.slow
+def test_two_parallel_sweeps_into_one_store_lose_nothing(tmp_path):
+    """Two joblib sweeps of 2 workers each write the same SQLite store at once."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    assert (
+        subprocess.run(  # the store's tables, so that the two sweeps race only on writes
+            [sys.executable, "-m", "vgx.cli", "train", "epochs=1", "depth=2"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=300,
+        ).returncode
+        == 0
+    )
+    sweeps = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vgx.cli",
+                "train",
+                "-m",
+                "hydra/launcher=joblib",
+                "hydra.launcher.n_jobs=2",
+                f"seed={seeds}",
+                "epochs=5",
+                "depth=3",
+                f"hydra.sweep.dir={tmp_path / name}",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, seeds in (("a", "0,1,2,3"), ("b", "4,5,6,7"))
+    ]
+    errors = [sweep.communicate(timeout=600)[1] for sweep in sweeps]
+    assert [s.returncode for s in sweeps] == [0, 0], errors
+    assert not any("locked" in e for e in errors)
+    runs = [r for r in _runs(uri) if r.data.tags.get("vgx.kind") != "sweep"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 8
+    client = MlflowClient(uri)
+    written = 0
+    for run in children:
+        assert run.data.tags["status"] == "finished"
+        for key in run.data.metrics:
+            if key.startswith(("loss/test", "acc/test")):
+                continue
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert sorted(steps) == list(range(6)), key
+            written += len(steps)
+    print(f"{len(children)} runs, {written} metric values, all present")
