@@ -269,3 +269,12 @@ def test_unknown_study_gives_one_line(capsys):
     assert main(["study", "vanishing"]) == EXIT_USER_ERROR
     err = capsys.readouterr().err.strip()
     assert err.startswith("vgx study: error: study 'vanishing': unknown; expected one of")
+
+
+def test_study_figures_are_drawn_from_measurements(tmp_path):
+    from vgx.studies import figure_depth_activation, figure_dying_relu, figure_init
+
+    depth = depth_frame(relu_factor=0.7, tanh_factor=0.9).assign(init="xavier_uniform")
+    assert figure_depth_activation(depth, tmp_path).name == "factor_vs_theory.png"
+    assert figure_dying_relu(dying(1.0, 0.0), tmp_path).exists()
+    assert figure_init(init_frame(1e4), tmp_path).stat().st_size > 1000

@@ -13,8 +13,9 @@ from vgx.studies import STUDIES
 # The figure that shows each claim best, from the study's report folder.
 FIGURE = {
     "sigmoid_vs_relu": "first_layer_weight_change.png",
-    "depth_activation": "initial_grad_norm_vs_depth.png",
-    "init": "grad_norm_by_layer.png",
+    "depth_activation": "factor_vs_theory.png",
+    "init": "layer_spread.png",
+    "dying_relu": "dead_units.png",
     "exploding_clip": "loss_curves.png",
     "lambda_bias_variance": "error_vs_lambda.png",
 }

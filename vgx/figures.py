@@ -200,3 +200,46 @@ def _initial_norm_against_depth(plt, rows, folder: Path, title: str) -> Path:
     )
     ax.legend(title="activation")
     return _save(fig, folder / "initial_grad_norm_vs_depth.png")
+
+
+def bar_chart(
+    bars: dict[str, tuple[float, float, float]],
+    title: str,
+    ylabel: str,
+    path: Path,
+    log: bool = False,
+    reference: dict[str, float] | None = None,
+    reference_label: str = "",
+) -> Path:
+    """One bar per setting: the median over seeds, whiskers from min to max; optional markers
+    (e.g. a theory value) per bar."""
+    plt = _pyplot()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(bars)
+    medians = [bars[n][0] for n in names]
+    low = [bars[n][0] - bars[n][1] for n in names]
+    high = [bars[n][2] - bars[n][0] for n in names]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2), 4.2))
+    ax.bar(
+        names,
+        medians,
+        yerr=[low, high],
+        capsize=4,
+        color=COLOURS[0],
+        label="measured (median, min–max)",
+    )
+    if reference:
+        ax.scatter(
+            [n for n in names if n in reference],
+            [reference[n] for n in names if n in reference],
+            marker="D",
+            color=COLOURS[3],
+            zorder=3,
+            label=reference_label,
+        )
+    if log:
+        ax.set_yscale("log")
+    ax.set(title=title, ylabel=ylabel)
+    ax.tick_params(axis="x", rotation=20)
+    ax.legend(fontsize="small")
+    return _save(fig, path)

@@ -253,7 +253,17 @@ def report_command(args: list[str]) -> int:
     parser.add_argument("--filter", help="an MLflow filter string, e.g. \"params.depth = '9'\"")
     parser.add_argument("--name", help="report folder under outputs/reports/")
     parser.add_argument("--uri", help="tracking store (default: as `vgx train`)")
+    parser.add_argument(
+        "--study", help="also judge the runs as this study (see `vgx study --list`)"
+    )
     parsed = parser.parse_args(args)
+    if parsed.study:
+        from vgx.studies import STUDIES
+
+        if parsed.study not in STUDIES:
+            raise UsageError(
+                f"--study={parsed.study!r}: unknown; expected one of {', '.join(STUDIES)}"
+            )
     uri = tracking_uri(parsed.uri)
     sweep = parsed.sweep
     if sweep == "latest" or not (sweep or parsed.experiment or parsed.filter):
@@ -265,6 +275,10 @@ def report_command(args: list[str]) -> int:
     if "/" in name or name.startswith("."):
         raise UsageError(f"--name={name!r}: not allowed; expected a plain folder name")
     folder = write_report(runs, reports_root() / name, f"Report {name}")
+    if parsed.study:
+        from vgx.studies import write_verdict
+
+        write_verdict(runs, parsed.study, folder)
     if sweep:
         log_folder(uri, sweep, folder)
     print(f"vgx report: {len(runs.table)} runs; files in {folder}")

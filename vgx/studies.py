@@ -29,6 +29,73 @@ class Study:
     claim: str
     source: str
     judge: Callable[[pd.DataFrame], Verdict]
+    figure: Callable[[pd.DataFrame, object], object] | None = None  # (measurements, folder)
+
+
+def _bars(
+    frame: pd.DataFrame, keys: list[str], column: str
+) -> dict[str, tuple[float, float, float]]:
+    """{setting: (median, min, max)} of `column` over seeds."""
+    out = {}
+    for setting, group in frame.groupby(keys, sort=True):
+        setting = setting if isinstance(setting, tuple) else (setting,)
+        name = ", ".join(str(v) for v in setting)
+        out[name] = (group[column].median(), group[column].min(), group[column].max())
+    return out
+
+
+def figure_depth_activation(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
+    from vgx.figures import bar_chart
+    from vgx.theory import predict, weight_variance
+
+    frame = _factors(frame)
+    theory = {}
+    for activation, group in frame.groupby("activation"):
+        sigma_w2 = weight_variance(group.init.iloc[0], 32, 1, 0.05, 1)
+        theory[activation] = predict(activation, sigma_w2).factor
+    return bar_chart(
+        _bars(frame, ["activation"], "factor"),
+        "Per-layer factor of the back-propagated gradient at initialisation",
+        "‖δ_i‖ / ‖δ_(i+1)‖ (1 = level)",
+        folder / "factor_vs_theory.png",
+        reference=theory,
+        reference_label="mean-field theory √χ₁",
+    )
+
+
+def figure_dying_relu(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
+    from vgx.figures import bar_chart
+
+    return bar_chart(
+        _bars(frame, ["activation", "bias"], "dead_end"),
+        "Dead hidden units after training (activation, initial bias)",
+        "share of units outputting 0 on every validation example",
+        folder / "dead_units.png",
+    )
+
+
+def figure_init(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
+    from vgx.figures import bar_chart
+
+    frame = frame.assign(layer_spread=frame.grad_norms_0.apply(_level))
+    return bar_chart(
+        _bars(frame, ["activation", "init"], "layer_spread"),
+        "Spread of per-layer gradient norms at initialisation",
+        "max / min of ‖∂J/∂W_i‖ over layers (log scale; 1 = level)",
+        folder / "layer_spread.png",
+        log=True,
+    )
+
+
+def figure_l1_sparsity(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
+    from vgx.figures import bar_chart
+
+    return bar_chart(
+        _bars(frame, ["regularizer"], "near_zero_end"),
+        "Weights near zero after training, by penalty",
+        "share of weights with |w| < 0.01",
+        folder / "near_zero_weights.png",
+    )
 
 
 def _param(run: pd.Series, key: str, default: str = "") -> str:
@@ -394,6 +461,7 @@ STUDIES = {
             "(σ′ ≤ 1/4), less for tanh, not for ReLU/leaky ReLU",
             "seeds 001, 003, 004",
             judge_depth_activation,
+            figure_depth_activation,
         ),
         Study(
             "init",
@@ -401,6 +469,7 @@ STUDIES = {
             "and He (ReLU) keep per-layer gradient norms level",
             "seeds 001, 002",
             judge_init,
+            figure_init,
         ),
         Study(
             "exploding_clip",
@@ -414,6 +483,7 @@ STUDIES = {
             "A negative bias kills ReLU units; leaky ReLU keeps them alive",
             "seed 001",
             judge_dying_relu,
+            figure_dying_relu,
         ),
         Study(
             "batchnorm",
@@ -439,6 +509,7 @@ STUDIES = {
             "L1 drives many weights to zero, L2 shrinks them evenly",
             "seed 000",
             judge_l1_sparsity,
+            figure_l1_sparsity,
         ),
         Study(
             "sign_updates",
@@ -474,8 +545,11 @@ def verdict_markdown(study: Study, verdict: Verdict) -> str:
 def write_verdict(runs: Runs, name: str, folder) -> Verdict:  # noqa: ANN001 - a Path
     """verdict.md and verdict.csv beside the sweep's report; the verdict is printed too."""
     study = STUDIES[name]
-    verdict = study.judge(measurements(runs))
+    frame = measurements(runs)
+    verdict = study.judge(frame)
     folder.mkdir(parents=True, exist_ok=True)
+    if study.figure is not None:
+        study.figure(frame, folder / "figures")
     (folder / "verdict.md").write_text(verdict_markdown(study, verdict))
     verdict.rows.assign(study=name, outcome=verdict.outcome).to_csv(
         folder / "verdict.csv", index=False
