@@ -219,7 +219,7 @@ def bar_chart(
     medians = [bars[n][0] for n in names]
     low = [bars[n][0] - bars[n][1] for n in names]
     high = [bars[n][2] - bars[n][0] for n in names]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(max(7.5, 0.9 * len(names) + 2), 4.4))
     ax.bar(
         names,
         medians,
