@@ -278,3 +278,15 @@ def test_study_figures_are_drawn_from_measurements(tmp_path):
     assert figure_depth_activation(depth, tmp_path).name == "factor_vs_theory.png"
     assert figure_dying_relu(dying(1.0, 0.0), tmp_path).exists()
     assert figure_init(init_frame(1e4), tmp_path).stat().st_size > 1000
+
+
+def test_curve_figures_take_the_median_over_seeds(tmp_path):
+    from vgx.studies import figure_exploding_clip
+
+    data = frame(
+        [
+            {"clip": "none", "loss_curve": [5.0, float("nan")]},
+            {"clip": "norm", "loss_curve": [5.0, 1.0, 0.5, 0.2, 0.1, 0.1]},
+        ]
+    )
+    assert figure_exploding_clip(data, tmp_path).stat().st_size > 1000

@@ -12,11 +12,11 @@ from vgx.studies import STUDIES
 
 # The figure that shows each claim best, from the study's report folder.
 FIGURE = {
-    "sigmoid_vs_relu": "first_layer_weight_change.png",
+    "sigmoid_vs_relu": "first_layer_change_by_setting.png",
     "depth_activation": "factor_vs_theory.png",
     "init": "layer_spread.png",
     "dying_relu": "dead_units.png",
-    "exploding_clip": "loss_curves.png",
+    "exploding_clip": "loss_by_clipping.png",
     "lambda_bias_variance": "error_vs_lambda.png",
 }
 

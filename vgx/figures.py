@@ -98,13 +98,17 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     many = len(rows) > 8
 
     def finish(ax, fig, name: str) -> None:
-        if not many:
-            ax.legend(title=legend_title, fontsize="small")
-        else:
-            ax.legend(title=legend_title, fontsize="x-small", ncol=2)
+        # beside the plot, never over the curves; many runs get a smaller font and two columns
+        ax.legend(
+            title=legend_title,
+            fontsize="x-small" if many else "small",
+            ncol=2 if len(rows) > 16 else 1,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+        )
         paths.append(_save(fig, folder / name))
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), sharey=True)
     for name, run, history in rows:
         depth = int(run["params.depth"])
         layers = list(range(1, depth + 1))
@@ -117,7 +121,7 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     fig.suptitle(f"Gradient norm by layer — {title}")
     finish(axes[1], fig, "grad_norm_by_layer.png")
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(11, 4.6))
     for name, _, history in rows:
         ax.plot(history["epoch"], history["weight_change/layer_1"], label=name)
     ax.set(
@@ -130,7 +134,7 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     )
     finish(ax, fig, "first_layer_weight_change.png")
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(11, 4.6))
     for i, (name, _, history) in enumerate(rows):
         colour = COLOURS[i % len(COLOURS)]
         ax.plot(history["epoch"], history["loss/train"], "-", color=colour, label=f"{name} (train)")
@@ -152,29 +156,28 @@ def _spans_decades(series_list) -> bool:
 
 
 def _error_against_lambda(plt, table, varied, folder: Path, title: str) -> Path:
-    """Seed 003's bias/variance picture: train and dev error as λ grows."""
-    others = [k for k in varied if k != "regularizer.lam"]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    groups = table.groupby([f"params.{k}" for k in others]) if others else [((), table)]
+    """Seed 003's bias/variance picture: train and dev error as λ grows, median over seeds."""
+    others = [k for k in varied if k not in ("regularizer.lam", "seed")]
+    data = table.assign(
+        lam=table["params.regularizer.lam"].astype(float),
+        train_error=1 - table["metrics.acc/train"],
+        val_error=1 - table["metrics.acc/val"],
+    )
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    groups = data.groupby([f"params.{k}" for k in others]) if others else [((), data)]
     for i, (key, group) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         name = ", ".join(f"{k}={v}" for k, v in zip(others, key, strict=True))
-        group = group.assign(lam=group["params.regularizer.lam"].astype(float)).sort_values("lam")
+        med = group.groupby("lam")[["train_error", "val_error"]].median().sort_index()
         colour = COLOURS[i % len(COLOURS)]
         suffix = f" ({name})" if name else ""
-        ax.plot(
-            group["lam"], 1 - group["metrics.acc/train"], "o-", color=colour, label="train" + suffix
-        )
-        ax.plot(
-            group["lam"],
-            1 - group["metrics.acc/val"],
-            "s--",
-            color=colour,
-            label="validation" + suffix,
-        )
-    ax.set_xscale("symlog", linthresh=1e-4)
+        ax.plot(med.index, med.train_error, "o-", color=colour, label="train" + suffix)
+        ax.plot(med.index, med.val_error, "s--", color=colour, label="validation" + suffix)
+    ax.set_xscale("symlog", linthresh=min([v for v in data.lam.unique() if v > 0] or [1e-4]))
     ax.set(
-        xlabel="λ (symlog scale)", ylabel="error (1 − accuracy)", title=f"Error against λ — {title}"
+        xlabel="λ (symlog scale)",
+        ylabel="error (1 − accuracy), median over seeds",
+        title=f"Error against λ — {title}",
     )
     ax.legend(fontsize="small")
     return _save(fig, folder / "error_vs_lambda.png")
@@ -241,5 +244,39 @@ def bar_chart(
         ax.set_yscale("log")
     ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", rotation=20)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def median_curves(
+    curves: dict[str, list[list[float]]],
+    title: str,
+    ylabel: str,
+    path: Path,
+    log: bool = True,
+) -> Path:
+    """One line per setting: the median over its seeds at each epoch, shaded from min to max."""
+    import numpy as np
+
+    plt = _pyplot()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    styles = ["-", "--", "-.", ":"]
+    for i, (name, series) in enumerate(curves.items()):
+        length = min(len(s) for s in series)
+        values = np.array([s[:length] for s in series], dtype=float)
+        epochs = np.arange(length)
+        colour = COLOURS[i % len(COLOURS)]
+        ax.plot(
+            epochs,
+            np.median(values, axis=0),
+            styles[i // len(COLOURS) % 4],
+            color=colour,
+            label=name,
+        )
+        ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=colour, alpha=0.15)
+    if log:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.legend(fontsize="small")
     return _save(fig, path)

@@ -63,6 +63,40 @@ def figure_depth_activation(frame: pd.DataFrame, folder) -> object:  # noqa: ANN
     )
 
 
+def _curves(frame: pd.DataFrame, keys: list[str], column: str) -> dict[str, list[list[float]]]:
+    out = {}
+    for setting, group in frame.groupby(keys, sort=True):
+        setting = setting if isinstance(setting, tuple) else (setting,)
+        out[", ".join(str(v) for v in setting)] = group[column].tolist()
+    return out
+
+
+def figure_sigmoid_vs_relu(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
+    from vgx.figures import median_curves
+
+    # the values start at 0 (epoch 0): the log scale starts from epoch 1
+    frame = frame.assign(
+        weight_change_curve=frame.weight_change_curve.apply(lambda c: [math.nan] + c[1:])
+    )
+    return median_curves(
+        _curves(frame, ["optimizer", "activation"], "weight_change_curve"),
+        "First-layer weight change, 9-layer net on moons (optimizer, activation)",
+        "‖W₁(t) − W₁(0)‖ / ‖W₁(0)‖ (log scale)",
+        folder / "first_layer_change_by_setting.png",
+    )
+
+
+def figure_exploding_clip(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
+    from vgx.figures import median_curves
+
+    return median_curves(
+        _curves(frame, ["clip"], "loss_curve"),
+        "Training loss of a 12-layer ReLU net with N(0,1) weights, by clipping",
+        "training loss (log scale; a line that stops has diverged)",
+        folder / "loss_by_clipping.png",
+    )
+
+
 def figure_dying_relu(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
     from vgx.figures import bar_chart
 
@@ -138,6 +172,8 @@ def measurements(runs: Runs) -> pd.DataFrame:
         }
         row["loss_drop"] = (row["loss_start"] - row["loss_end"]) / row["loss_start"]
         row["grad_norms_0"] = [first[f"grad_norm/layer_{i}"] for i in range(1, depth + 1)]
+        row["weight_change_curve"] = history["weight_change/layer_1"].tolist()
+        row["loss_curve"] = history["loss/train"].tolist()
         row["deltas_0"] = [first[f"delta_norm/layer_{i}"] for i in range(1, depth + 1)]
         row["dead_end"] = (
             float(np.mean([last[f"dead/layer_{i}"] for i in hidden])) if depth > 1 else 0.0
@@ -431,7 +467,8 @@ def judge_l1_sparsity(frame: pd.DataFrame) -> Verdict:
         frame, ["regularizer"], ["near_zero_end", "weight_norm_end", "val_error"]
     )
     words = [
-        f"share of |w| < 0.01: L1 {spread(l1.near_zero_end)}, L2 {spread(l2.near_zero_end)}; "
+        f"share of weights under 0.01 in size: L1 {spread(l1.near_zero_end)}, L2 "
+        f"{spread(l2.near_zero_end)}; "
         f"‖W‖: L1 {spread(l1.weight_norm_end)}, L2 {spread(l2.weight_norm_end)}"
     ]
     return Verdict(combine(parts), "; ".join(words), rows)
@@ -460,6 +497,7 @@ STUDIES = {
             "layer's weights barely change; with ReLU they move and the loss falls",
             "seed 002",
             judge_sigmoid_vs_relu,
+            figure_sigmoid_vs_relu,
         ),
         Study(
             "depth_activation",
@@ -483,6 +521,7 @@ STUDIES = {
             "by value or by norm keeps training stable",
             "seeds 003, 004",
             judge_exploding_clip,
+            figure_exploding_clip,
         ),
         Study(
             "dying_relu",
