@@ -207,3 +207,43 @@ def test_two_parallel_sweeps_into_one_store_lose_nothing(tmp_path):
             assert sorted(steps) == list(range(6)), key
             written += len(steps)
     print(f"{len(children)} runs, {written} metric values, all present")
+
+
+def test_ctrl_c_stops_a_sweep_cleanly(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vgx.cli",
+            "train",
+            "-m",
+            "seed=0,1,2",
+            "epochs=100000",
+            "depth=3",
+            "width=8",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri, "VGX_FLUSH_SECONDS": "0.5"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(
+            lambda: [r for r in _runs(uri) if "loss/train" in r.data.metrics],
+            120,
+            "the first job's metrics",
+        )
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == EXIT_INTERRUPTED, err
+    runs = _runs(uri)
+    assert all(r.info.status != "RUNNING" for r in runs)
+    (parent,) = [r for r in runs if r.data.tags.get("vgx.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("vgx.kind") != "sweep"]
+    assert parent.info.status == "KILLED" and parent.data.tags["status"] == "interrupted"
+    assert len(children) == 1  # the jobs after the interrupted one never started
+    assert children[0].data.tags["status"] == "interrupted"

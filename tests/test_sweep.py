@@ -113,6 +113,22 @@ def test_joblib_eight_runs_on_two_workers_lose_nothing(workdir):
         assert child.data.tags["status"] == "finished"
         for key in ("loss/train", "grad_norm/layer_1", "dead/layer_8", "weight_change/layer_9"):
             assert len(client.get_metric_history(child.info.run_id, key)) == 4, key
+    # a run of the parallel sweep has the history the same config gives alone
+    from tests.conftest import compose_config
+    from vgx.train import train
+
+    (child,) = [c for c in children if c.info.run_name == "seed=2,lam=0.1"]
+    alone = train(
+        compose_config(
+            ["progress=false", "seed=2", "regularizer=l2", "regularizer.lam=0.1", "epochs=3"]
+        )[0]
+    )
+    recorded = sorted(
+        client.get_metric_history(child.info.run_id, "loss/train"), key=lambda m: m.step
+    )
+    assert [m.value for m in recorded] == pytest.approx(
+        [h["loss/train"] for h in alone.history], rel=1e-6
+    )
 
 
 def test_optuna_search_minimises_the_validation_loss_vgx_returns(workdir):
@@ -150,3 +166,18 @@ def test_submitit_jobs_in_their_own_processes_join_the_sweep(workdir):
     (parent,) = _runs(uri, **{"vgx.kind": "sweep"})
     children = _runs(uri, **{"mlflow.parentRunId": parent.info.run_id})
     assert sorted(c.info.run_name for c in children) == ["depth=2", "depth=3"]
+
+
+@pytest.mark.slow
+def test_a_real_study_runs_end_to_end_and_judges_its_claim(workdir):
+    assert main(["study", "dying_relu", "epochs=3", "seed=0,1"]) == 0
+    folder = workdir / "outputs" / "reports" / "study-dying_relu"
+    verdict = (folder / "verdict.md").read_text()
+    assert verdict.startswith("## dying_relu: ")
+    assert verdict.split(": ", 1)[1].split("\n")[0] in ("holds", "does not hold", "mixed")
+    assert (folder / "figures" / "dead_units.png").exists()
+    client = MlflowClient(_uri(workdir))
+    experiment = client.get_experiment_by_name("study-dying_relu")
+    runs = client.search_runs([experiment.experiment_id])
+    assert sum(r.data.tags.get("vgx.study") == "dying_relu" for r in runs) == 1
+    assert sum(r.data.tags.get("vgx.launcher") == "batched" for r in runs) == 8  # 2 × 2 × 2 seeds

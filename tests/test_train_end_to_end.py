@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from vgx.experiment import config_hash, run_experiment
@@ -107,6 +108,33 @@ def test_divergence_is_a_result_not_a_crash(small_config, store_uri, tmp_path):
     diverged_at = int(run.data.tags["diverged_epoch"])
     assert diverged_at < 20
     assert len(outcome.result.history) == diverged_at + 1
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # the gradient is already infinite at epoch 0: clipping cannot rescue it
+        ["activation=relu", "init=normal", "init.std=3", "depth=20", "width=64", "clip=norm"],
+        # batch norm keeps activations finite, an absurd step size still blows the weights up
+        [
+            "activation=linear",
+            "init=normal",
+            "init.std=3",
+            "depth=30",
+            "width=64",
+            "norm=batch",
+            "optimizer.lr=1e6",
+        ],
+    ],
+    ids=["with-clipping", "with-batch-norm"],
+)
+def test_divergence_is_caught_in_any_configuration(overrides, small_config, store_uri, tmp_path):
+    cfg, resolved = small_config("optimizer=sgd", *overrides)
+    outcome = run_experiment(cfg, resolved, tmp_path, store_uri)
+    assert outcome.result.status == "diverged"
+    _, run = _only_run(store_uri)
+    assert run.data.tags["status"] == "diverged"
+    assert int(run.data.tags["diverged_epoch"]) == len(outcome.result.history) - 1
 
 
 def test_multiclass_digits_uses_softmax_output(small_config, store_uri, tmp_path):

@@ -16,8 +16,11 @@ class ConfigError(ValueError):
         super().__init__(f"{key}={value!r}: not allowed; expected {allowed}")
 
 
-class Interrupted(Exception):
-    """A run or sweep was stopped by Ctrl-C or SIGTERM after what it recorded was saved."""
+class Interrupted(BaseException):
+    """A run or sweep was stopped by Ctrl-C or SIGTERM after what it recorded was saved.
+
+    A BaseException, like KeyboardInterrupt: Hydra's run_job catches every Exception of a job and
+    launches the next one, and a stopped sweep must not go on."""
 
 
 class UsageError(ValueError):
