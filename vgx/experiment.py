@@ -7,6 +7,7 @@ import hashlib
 import json
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,21 +82,26 @@ def run_name(cfg: TrainConfig) -> str:
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """A SIGTERM (a scheduler's stop) ends the run like Ctrl-C: recorded, tagged interrupted."""
+def stop_on_signal() -> Iterator[threading.Event]:
+    """Ctrl-C or SIGTERM asks the loop to stop at the next step, so that no write to the store is
+    cut in half; a second signal stops at once."""
+    requested = threading.Event()
 
     def handler(signum, frame):  # noqa: ANN001
-        raise KeyboardInterrupt
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
 
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
-        yield
+        yield requested
         return
     try:
-        yield
+        yield requested
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class ProgressBar:
@@ -157,8 +163,8 @@ def run_experiment(
         progress(epoch, metrics)
 
     try:
-        with sigterm_as_interrupt():
-            result = train(cfg, on_epoch)
+        with stop_on_signal() as stop:
+            result = train(cfg, on_epoch, should_stop=stop.is_set)
     except KeyboardInterrupt:  # during set-up, before the loop could catch it
         recorder.finish("interrupted", {}, None)
         raise Interrupted(name) from None

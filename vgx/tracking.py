@@ -141,12 +141,15 @@ class RunRecorder:
             self.flush()
 
     def flush(self) -> None:
+        """Send the buffered metrics; they leave the buffer only once sent (MLflow drops the
+        duplicates should a cut-off flush be repeated)."""
         # Grouped by key, a batch touches few keys: MLflow's SQL store updates its latest-value
         # table once per key and batch, which is half its cost when every batch holds every key.
-        pending, self._pending = sorted(self._pending, key=lambda m: (m.key, m.step)), []
+        pending = sorted(self._pending, key=lambda m: (m.key, m.step))
         for i in range(0, len(pending), MAX_METRICS_PER_BATCH):
             chunk = pending[i : i + MAX_METRICS_PER_BATCH]
             retry_when_locked(self._client.log_batch, self.run_id, metrics=chunk)
+        self._pending = []
         self._last_flush = time.monotonic()
 
     def finish(self, status: str, tags: dict[str, str], artifacts: Path | None) -> None:

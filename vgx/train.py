@@ -111,9 +111,14 @@ def _diverged(model: MLP, metrics: dict[str, float]) -> bool:
     return not all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-def train(cfg: TrainConfig, on_epoch: EpochCallback | None = None) -> TrainResult:
-    """Train `cfg` once; a KeyboardInterrupt ends the loop as status `interrupted`, keeping the
-    epochs already measured. The same cfg and seed give the same history on the CPU."""
+def train(
+    cfg: TrainConfig,
+    on_epoch: EpochCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train `cfg` once. A KeyboardInterrupt, or `should_stop()` turning true (checked before
+    every step), ends the loop as status `interrupted`, keeping the epochs already measured.
+    The same cfg and seed give the same history on the CPU."""
     device = resolve_device(cfg.device)
     splits = load(cfg.dataset).to(device)
     torch.manual_seed(cfg.seed)
@@ -152,6 +157,8 @@ def train(cfg: TrainConfig, on_epoch: EpochCallback | None = None) -> TrainResul
             grad_sums = torch.zeros(2 * model.depth, device=device)
             before: list[torch.Tensor] | None = None
             for step, idx in enumerate(batches):
+                if should_stop is not None and should_stop():
+                    raise KeyboardInterrupt
                 optimizer.zero_grad(set_to_none=False)
                 _objective(model, splits.x_train[idx], splits.y_train[idx], cfg, m).backward()
                 grad_sums += probes.gradient_norms(model)  # unclipped, as the tuning playbook asks
