@@ -37,13 +37,12 @@ def _runs(uri: str):
         return []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_marks_the_run_killed_and_keeps_what_it_recorded(sig, tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def _signal_once_training(args: list[str], sig: signal.Signals, uri: str, cwd: Path):
+    """Start `vgx ARGS`, send `sig` once its first metrics are in the store; (exit code, stderr)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "vgx.cli", "train", "epochs=100000", "depth=3", "width=8"],
-        cwd=tmp_path,
-        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+        [sys.executable, "-m", "vgx.cli", *args],
+        cwd=cwd,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri, "VGX_FLUSH_SECONDS": "0.5"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -58,7 +57,15 @@ def test_a_signal_marks_the_run_killed_and_keeps_what_it_recorded(sig, tmp_path)
         _, err = process.communicate(timeout=60)
     finally:
         process.kill()
-    assert process.returncode == EXIT_INTERRUPTED, err
+    return process.returncode, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_marks_the_run_killed_and_keeps_what_it_recorded(sig, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["train", "epochs=100000", "depth=3", "width=8"]
+    returncode, err = _signal_once_training(args, sig, uri, tmp_path)
+    assert returncode == EXIT_INTERRUPTED, err
     assert "interrupted; what was recorded is kept" in err
     (run,) = _runs(uri)
     assert run.info.status == "KILLED"
@@ -213,35 +220,9 @@ def test_two_parallel_sweeps_into_one_store_lose_nothing(tmp_path):
 
 def test_ctrl_c_stops_a_sweep_cleanly(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vgx.cli",
-            "train",
-            "-m",
-            "seed=0,1,2",
-            "epochs=100000",
-            "depth=3",
-            "width=8",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "MLFLOW_TRACKING_URI": uri, "VGX_FLUSH_SECONDS": "0.5"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for(
-            lambda: [r for r in _runs(uri) if "loss/train" in r.data.metrics],
-            120,
-            "the first job's metrics",
-        )
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == EXIT_INTERRUPTED, err
+    args = ["train", "-m", "seed=0,1,2", "epochs=100000", "depth=3", "width=8"]
+    returncode, err = _signal_once_training(args, signal.SIGINT, uri, tmp_path)
+    assert returncode == EXIT_INTERRUPTED, err
     runs = _runs(uri)
     assert all(r.info.status != "RUNNING" for r in runs)
     (parent,) = [r for r in runs if r.data.tags.get("vgx.kind") == "sweep"]
