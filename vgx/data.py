@@ -33,9 +33,24 @@ class Splits:
 
 
 def _moons(cfg: DatasetConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import make_moons
-
-    return make_moons(n_samples=cfg.n_samples, noise=cfg.noise, random_state=cfg.random_state)
+    """scikit-learn's make_moons, bit for bit (a test compares them), without importing
+    scikit-learn: that import costs ~0.85 s of every default run."""
+    generator = np.random.RandomState(cfg.random_state)
+    n_out = cfg.n_samples // 2
+    n_in = cfg.n_samples - n_out
+    outer, inner = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
+    x = np.vstack(
+        [
+            np.append(np.cos(outer), 1 - np.cos(inner)),
+            np.append(np.sin(outer), 1 - np.sin(inner) - 0.5),
+        ]
+    ).T
+    y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    order = np.arange(cfg.n_samples)
+    generator.shuffle(order)
+    x, y = x[order], y[order]
+    x += generator.normal(scale=cfg.noise, size=x.shape)
+    return x, y
 
 
 def _circles(cfg: DatasetConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
