@@ -21,6 +21,7 @@ from vgx import probes
 from vgx.config import TrainConfig
 from vgx.data import Splits, load
 from vgx.model import build_model
+from vgx.objective import penalty
 from vgx.train import TrainResult, resolve_device
 
 # Keys that may differ between the runs of one stack; everything else must be equal.
@@ -138,17 +139,8 @@ def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _penalty(stack: Stack, cfg: TrainConfig, lam: torch.Tensor, m: int) -> torch.Tensor:
-    """Seed 003's (λ/2m)·Σ‖W‖² (or ‖W‖₁) per run [K]."""
-    kind = cfg.regularizer.kind
-    zero = torch.zeros_like(lam)
-    if kind == "none":
-        return zero
-    l1 = sum((w.abs().sum(dim=(1, 2)) for w in stack.weights), zero)
-    l2 = sum((w.pow(2).sum(dim=(1, 2)) for w in stack.weights), zero)
-    a, b = {"l1": (1.0, 0.0), "l2": (0.0, 1.0)}.get(
-        kind, (cfg.regularizer.l1_ratio, 1 - cfg.regularizer.l1_ratio)
-    )
-    return lam / (2 * m) * (a * l1 + b * l2)
+    """Seed 003's penalty per run [K], by the same formula as a single run's."""
+    return penalty(stack.weights, cfg.regularizer, m, lam)
 
 
 def _per_run_norm(t: torch.Tensor) -> torch.Tensor:

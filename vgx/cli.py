@@ -79,15 +79,10 @@ def _short(value: str) -> str:
 
 
 def train_command(args: list[str]) -> int:
-    import hydra
-
-    from vgx.config import register_configs
     from vgx.preflight import check_command_line
 
-    register_configs()
     plan = check_command_line(args, conf_dir())
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; main() prints the one line
-    app = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_task)
+    app = _hydra_app()
     if not plan.multirun:
         sys.argv = ["vgx train", *args]
         app()
@@ -150,14 +145,12 @@ def report_command(args: list[str]) -> int:
 
 def theory_command(args: list[str]) -> int:
     """Mean-field prediction for a config, without training (Schoenholz et al. 2017)."""
-    from vgx.config import register_configs
     from vgx.preflight import check_command_line
     from vgx.theory import describe, predict_for_config
 
     if any(a.startswith("-") for a in args):
         print("usage: vgx theory [OVERRIDES]   e.g. vgx theory activation=tanh depth=20")
         return 0 if args[0] in ("-h", "--help") else EXIT_USER_ERROR
-    register_configs()
     cfg = check_command_line(args, conf_dir()).first
     print(f"mean-field prediction at initialisation for {cfg.activation.name}, {cfg.init.name}:")
     print(describe(predict_for_config(cfg), cfg.depth))

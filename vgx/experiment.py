@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import signal
@@ -48,8 +49,10 @@ def config_hash(cfg: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
 
 
+@functools.cache
 def provenance() -> dict[str, str]:
-    """Versions and the project's git commit, so a run can be reproduced later."""
+    """Versions and the project's git commit, so a run can be reproduced later (once per
+    process: a batched sweep records many runs)."""
     import platform
     import subprocess
     from importlib.metadata import PackageNotFoundError, version
@@ -148,11 +151,11 @@ def run_experiment(
     validate(cfg)
     name = name or run_name(cfg)
     clock = time.perf_counter()
-    tags = {"config_hash": config_hash(cfg), **provenance()}
     parent_run_id = parent_run_id or cfg.tracking.parent_run_id
     reused = reuse_finished(cfg, uri, parent_run_id)
     if reused is not None:
         return reused
+    tags = {"config_hash": config_hash(cfg), **provenance()}
     recorder = RunRecorder(uri, cfg.tracking.experiment)
     recorder.start(name, flatten(resolved), tags, parent=parent_run_id)
     seconds = {"tracking": time.perf_counter() - clock}

@@ -29,6 +29,8 @@ class Job:
     cfg: TrainConfig
     resolved: dict
     output_dir: Path
+    name: str | None  # the MLflow run name: what differs between the sweep's jobs
+    uri: str  # the tracking store
 
 
 def plan_chunks(cfgs: list[TrainConfig], max_batch: int, budget_bytes: int) -> list[list[int]]:
@@ -59,6 +61,9 @@ def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> li
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict, read_write
 
+    from vgx.cli import sweep_run_name
+    from vgx.tracking import tracking_uri
+
     jobs = []
     for i, overrides in enumerate(job_overrides):
         index = initial_job_idx + i
@@ -73,7 +78,13 @@ def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> li
             del task_cfg["hydra"]
         cfg = OmegaConf.to_object(task_cfg)
         resolved = OmegaConf.to_container(task_cfg, resolve=True)
-        jobs.append(Job(index, list(overrides), sweep_config, task_cfg, cfg, resolved, output_dir))
+        name = sweep_run_name(cfg.tracking.sweep_keys, list(overrides))
+        uri = tracking_uri(cfg.tracking.uri)
+        jobs.append(
+            Job(
+                index, list(overrides), sweep_config, task_cfg, cfg, resolved, output_dir, name, uri
+            )
+        )
     return jobs
 
 
@@ -88,9 +99,7 @@ def launch_batched(
     from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
 
     from vgx.batched import train_stack
-    from vgx.cli import sweep_run_name
     from vgx.experiment import record_trained, reuse_finished, run_experiment, summary
-    from vgx.tracking import tracking_uri
 
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
@@ -100,8 +109,7 @@ def launch_batched(
     to_train = []
     for job in jobs:
         job.output_dir.mkdir(parents=True, exist_ok=True)
-        uri = tracking_uri(job.cfg.tracking.uri)
-        reused = reuse_finished(job.cfg, uri, job.cfg.tracking.parent_run_id)
+        reused = reuse_finished(job.cfg, job.uri, job.cfg.tracking.parent_run_id)
         if reused is not None:
             print(summary(reused, job.cfg), flush=True)
             returns[job.index] = reused.val_loss
@@ -120,9 +128,9 @@ def launch_batched(
             if len(members) == 1 and _unstackable(members[0].cfg):
                 job = members[0]
                 print(f"[batched] job {job.index}: cannot be stacked, trained alone", flush=True)
-                name = sweep_run_name(job.cfg.tracking.sweep_keys, job.overrides)
-                uri = tracking_uri(job.cfg.tracking.uri)
-                outcome = run_experiment(job.cfg, job.resolved, job.output_dir, uri, name=name)
+                outcome = run_experiment(
+                    job.cfg, job.resolved, job.output_dir, job.uri, name=job.name
+                )
                 returns[job.index] = outcome.val_loss
                 continue
             results = train_stack([j.cfg for j in members])
@@ -132,9 +140,7 @@ def launch_batched(
                 flush=True,
             )
             for job, result in zip(members, results, strict=True):
-                name = sweep_run_name(job.cfg.tracking.sweep_keys, job.overrides)
-                uri = tracking_uri(job.cfg.tracking.uri)
-                arguments = (job.cfg, job.resolved, job.output_dir, uri, name, result)
+                arguments = (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result)
                 if pool is None:
                     returns[job.index] = record_trained(*arguments).val_loss
                 else:

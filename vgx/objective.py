@@ -24,16 +24,25 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (predicted == targets).float().mean()
 
 
-def penalty(weights: list[torch.Tensor], cfg: RegularizerConfig, m: int) -> torch.Tensor:
+def penalty(
+    weights: list[torch.Tensor], cfg: RegularizerConfig, m: int, lam: torch.Tensor | None = None
+) -> torch.Tensor:
     """Seed 003: (λ/2m) Σ_l ‖W_l‖²_F for L2, (λ/2m) Σ_l ‖W_l‖₁ for L1; biases are not penalised.
 
     Elastic mixes the two sums: l1_ratio·L1 + (1 − l1_ratio)·L2, under the same λ/2m.
+    With `lam` given per run ([K]), the weights are stacks [K, out, in] and so is the result.
     """
-    zero = weights[0].new_zeros(())
-    if cfg.kind == "none" or cfg.lam == 0:
+    per_run = lam is not None
+    dims = tuple(range(1, weights[0].dim())) if per_run else ()
+    zero = torch.zeros_like(lam) if per_run else weights[0].new_zeros(())
+    if cfg.kind == "none" or (not per_run and cfg.lam == 0):
         return zero
-    l1 = sum((w.abs().sum() for w in weights), zero) if cfg.kind in ("l1", "elastic") else zero
-    l2 = sum((w.pow(2).sum() for w in weights), zero) if cfg.kind in ("l2", "elastic") else zero
+
+    def total(t: torch.Tensor) -> torch.Tensor:
+        return t.sum(dim=dims) if per_run else t.sum()
+
+    l1 = sum((total(w.abs()) for w in weights), zero) if cfg.kind in ("l1", "elastic") else zero
+    l2 = sum((total(w.pow(2)) for w in weights), zero) if cfg.kind in ("l2", "elastic") else zero
     mix = {"l1": (1.0, 0.0), "l2": (0.0, 1.0), "elastic": (cfg.l1_ratio, 1 - cfg.l1_ratio)}
     a, b = mix[cfg.kind]
-    return cfg.lam / (2 * m) * (a * l1 + b * l2)
+    return (lam if per_run else cfg.lam) / (2 * m) * (a * l1 + b * l2)

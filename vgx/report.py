@@ -71,11 +71,11 @@ def _check_reachable(uri: str) -> None:
 
 
 def _client(uri: str):
-    from mlflow.tracking import MlflowClient
+    from vgx.tracking import mlflow_client
 
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per run is noise
     _check_reachable(uri)
-    return MlflowClient(tracking_uri=uri)
+    return mlflow_client(uri)
 
 
 def latest_sweep(uri: str) -> str | None:

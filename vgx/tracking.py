@@ -67,7 +67,8 @@ def retry_when_locked(call, *args, **kwargs):
     return None
 
 
-def _client(uri: str):
+def mlflow_client(uri: str):
+    """An MlflowClient on `uri`, with vgx's settings (short retries, quiet logs)."""
     from mlflow.tracking import MlflowClient
 
     if uri.startswith(("http://", "https://")):
@@ -118,7 +119,7 @@ class RunRecorder:
     ) -> str:
         from mlflow.entities import Param
 
-        self._client = _client(self.uri)
+        self._client = mlflow_client(self.uri)
         exp_id = experiment_id(self._client, self.experiment, self.uri)
         all_tags = {**tags, "status": "running"}
         if parent:
@@ -177,17 +178,17 @@ def finish_sweep(uri: str, run_id: str, status: str, report: Path | None) -> Non
     if report is not None:
         log_folder(uri, run_id, report)
     recorder = RunRecorder(uri, "")
-    recorder._client, recorder.run_id = _client(uri), run_id
+    recorder._client, recorder.run_id = mlflow_client(uri), run_id
     recorder.finish(status, {}, None)
 
 
 def log_folder(uri: str, run_id: str, folder: Path, artifact_path: str = "report") -> None:
-    _client(uri).log_artifacts(run_id, str(folder), artifact_path)
+    mlflow_client(uri).log_artifacts(run_id, str(folder), artifact_path)
 
 
 def find_finished(uri: str, experiment: str, config_hash: str):
     """A run of `experiment` with this config_hash whose training ended (finished or diverged)."""
-    client = _client(uri)
+    client = mlflow_client(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
@@ -202,7 +203,7 @@ def find_finished(uri: str, experiment: str, config_hash: str):
 
 def add_to_sweep(uri: str, run_id: str, parent: str) -> None:
     """A reused run joins the new sweep too: `tags.sweeps` lists every sweep it belongs to."""
-    client = _client(uri)
+    client = mlflow_client(uri)
     before = client.get_run(run_id).data.tags.get(SWEEPS_TAG, "")
     members = [p for p in before.split(",") if p]
     if parent not in members:
