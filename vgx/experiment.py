@@ -230,12 +230,13 @@ def record_trained(
     resolved: dict,
     output_dir: Path,
     uri: str,
-    name: str,
+    name: str | None,
     result: TrainResult,
 ) -> RunOutcome:
     """Record a run trained elsewhere (in a stack) exactly as `run_experiment` records one."""
     from vgx.tracking import RunRecorder
 
+    name = name or run_name(cfg)
     clock = time.perf_counter()
     recorder = RunRecorder(uri, cfg.tracking.experiment)
     tags = {"config_hash": config_hash(cfg), **provenance(), "vgx.launcher": "batched"}
