@@ -1,5 +1,6 @@
 """Wall time of `vgx train` (defaults, whole process) against a bare PyTorch script of the same
-training, measured side by side, and where vgx's time goes.
+training, measured side by side, and where vgx's time goes. Also `vgx train` with its recording
+in the training process ($VGX_BACKGROUND_RECORDING=0), to show what the recording process buys.
 
     python bench/single_run.py [--repeats 5]
 """
@@ -34,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     repeats = parser.parse_args().repeats
-    vgx_walls, bare_walls, imports = [], [], []
+    vgx_walls, inline_walls, bare_walls, imports = [], [], [], []
     phases: dict[str, list[float]] = {p: [] for p in PHASES}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -45,6 +46,8 @@ def main() -> None:
             run_dir = work / f"run{i}"
             command = [sys.executable, "-m", "vgx.cli", "train", f"hydra.run.dir={run_dir}"]
             vgx_walls.append(timed(command, work, env))
+            inline = [sys.executable, "-m", "vgx.cli", "train", f"hydra.run.dir={run_dir}-inline"]
+            inline_walls.append(timed(inline, work, {**env, "VGX_BACKGROUND_RECORDING": "0"}))
             bare_walls.append(timed([sys.executable, str(HERE / "bare_train.py")], work, env))
             imports.append(
                 timed([sys.executable, "-c", "import torch, sklearn, mlflow, hydra"], work, env)
@@ -56,9 +59,12 @@ def main() -> None:
     bare_median = statistics.median(bare_walls)
     print(f"single run, defaults (seed 002's network, 100 epochs), {repeats} repeats, medians")
     print(f"  vgx train, whole process      {spread(vgx_walls)}")
+    print(f"  same, recording inline        {spread(inline_walls)}")
     print(f"  bare PyTorch script           {spread(bare_walls)}")
     print(f"  ratio vgx / bare              {vgx_median / bare_median:7.2f}x")
-    print("  where vgx's time goes (median seconds, share of the whole process):")
+    inline_ratio = statistics.median(inline_walls) / bare_median
+    print(f"  ratio inline / bare           {inline_ratio:7.2f}x")
+    print("  where vgx's time goes (median seconds the run waited for it, share of the process):")
     accounted = 0.0
     for phase in PHASES:
         value = statistics.median(phases[phase])

@@ -146,7 +146,7 @@ def run_experiment(
     parent_run_id: str | None = None,
 ) -> RunOutcome:
     """Validate, then train and record. A bad value raises ConfigError before any run exists."""
-    from vgx.tracking import RunRecorder
+    from vgx.recording import open_recorder
 
     validate(cfg)
     name = name or run_name(cfg)
@@ -156,7 +156,7 @@ def run_experiment(
     if reused is not None:
         return reused
     tags = {"config_hash": config_hash(cfg), **provenance()}
-    recorder = RunRecorder(uri, cfg.tracking.experiment)
+    recorder = open_recorder(uri, cfg.tracking.experiment)
     recorder.start(name, flatten(resolved), tags, parent=parent_run_id)
     seconds = {"tracking": time.perf_counter() - clock}
     progress = ProgressBar(cfg.epochs, cfg.progress)
@@ -189,24 +189,28 @@ def _close_run(
     result: TrainResult,
     seconds: dict[str, float],
 ) -> None:
-    """Artifacts, the test metrics and the final status of a trained run; then close it."""
-    from vgx.figures import run_figures
+    """Artifacts, the test metrics and the final status of a trained run; then close it.
+
+    `seconds` gets what the run waited for: its figures, and the tracking around them (a recorder
+    in another process may have done much of its work while the run trained)."""
+    from vgx.figures import RunFigures
 
     clock = time.perf_counter()
-    artifacts = output_dir / "artifacts"
+    artifacts = (output_dir / "artifacts").resolve()
     artifacts.mkdir(parents=True, exist_ok=True)
     (artifacts / "config.yaml").write_text(_yaml(resolved))
     write_history(result.history, artifacts / "history.csv")
+    figures = None
     if result.history:
-        run_figures(result.history, cfg.depth, name, artifacts / "figures")
-    seconds["figures"] = time.perf_counter() - clock
-    clock = time.perf_counter()
+        figures = RunFigures(result.history, cfg.depth, name, artifacts / "figures")
     recorder.log_epoch(len(result.history) - 1, dict(result.final))
     end_tags = {}
     if result.diverged_epoch is not None:
         end_tags["diverged_epoch"] = str(result.diverged_epoch)
-    recorder.finish(result.status, end_tags, artifacts)
-    seconds["tracking"] = seconds.get("tracking", 0.0) + time.perf_counter() - clock
+    spent = recorder.finish(result.status, end_tags, artifacts, figures)
+    waited = time.perf_counter() - clock
+    seconds["figures"] = spent.get("figures", 0.0)
+    seconds["tracking"] = seconds.get("tracking", 0.0) + waited - seconds["figures"]
     # Where the run's time went (bench/ reads it); beside the artifacts, not among them.
     (output_dir / "timings.json").write_text(json.dumps(seconds, indent=1))
 

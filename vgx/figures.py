@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 # Okabe–Ito: distinguishable with the common forms of colour blindness.
@@ -19,6 +20,24 @@ def _pyplot():
 
     plt.rcParams["axes.prop_cycle"] = plt.cycler(color=COLOURS)
     return plt
+
+
+def warm_up() -> None:
+    """Import matplotlib ahead of the end of a run (the recording process does it)."""
+    _pyplot()
+
+
+@dataclass
+class RunFigures:
+    """A run's figures, to be drawn where the run is recorded (a picklable order)."""
+
+    history: list[dict[str, float]]
+    depth: int
+    title: str
+    folder: Path
+
+    def render(self) -> list[Path]:
+        return run_figures(self.history, self.depth, self.title, self.folder)
 
 
 def run_figures(

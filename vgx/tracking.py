@@ -56,11 +56,12 @@ def artifact_root(uri: str) -> str | None:
 def retry_when_locked(call, *args, **kwargs):
     """SQLite lets one writer in at a time; parallel jobs wait their turn instead of failing."""
     from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import OperationalError
 
     for attempt in range(LOCKED_RETRIES):
         try:
             return call(*args, **kwargs)
-        except MlflowException as exc:
+        except (MlflowException, OperationalError) as exc:
             if "locked" not in str(exc).lower() or attempt == LOCKED_RETRIES - 1:
                 raise
             time.sleep(min(0.05 * 2**attempt, 2.0))
@@ -113,13 +114,14 @@ class RunRecorder:
         self._pending: list = []
         self._last_flush = time.monotonic()
         self._client = None
+        self._sqlite = None  # the bulk metric path, where the store is SQLite
 
     def start(
         self, run_name: str, params: dict[str, str], tags: dict[str, str], parent: str | None = None
     ) -> str:
         from mlflow.entities import Param
 
-        self._client = mlflow_client(self.uri)
+        self._connect(mlflow_client(self.uri))
         exp_id = experiment_id(self._client, self.experiment, self.uri)
         all_tags = {**tags, "status": "running"}
         if parent:
@@ -132,6 +134,12 @@ class RunRecorder:
             chunk = items[i : i + MAX_PARAMS_PER_BATCH]
             retry_when_locked(self._client.log_batch, self.run_id, params=chunk)
         return self.run_id
+
+    def _connect(self, client) -> None:  # noqa: ANN001 - an MlflowClient
+        from vgx.sql_metrics import SqliteMetricWriter
+
+        self._client = client
+        self._sqlite = SqliteMetricWriter.for_client(client)
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric
@@ -147,22 +155,40 @@ class RunRecorder:
         # Grouped by key, a batch touches few keys: MLflow's SQL store updates its latest-value
         # table once per key and batch, which is half its cost when every batch holds every key.
         pending = sorted(self._pending, key=lambda m: (m.key, m.step))
+        if self._sqlite is not None and pending:
+            retry_when_locked(self._sqlite.write, self.run_id, pending)
+            pending = []
         for i in range(0, len(pending), MAX_METRICS_PER_BATCH):
             chunk = pending[i : i + MAX_METRICS_PER_BATCH]
             retry_when_locked(self._client.log_batch, self.run_id, metrics=chunk)
         self._pending = []
         self._last_flush = time.monotonic()
 
-    def finish(self, status: str, tags: dict[str, str], artifacts: Path | None) -> None:
-        """Send what is left, the artifacts and the final tags, then close the run."""
+    def finish(
+        self, status: str, tags: dict[str, str], artifacts: Path | None, figures=None
+    ) -> dict[str, float]:  # noqa: ANN001 - figures: vgx.figures.RunFigures
+        """Send what is left, render the figures into the artifacts, send those and the final
+        tags, then close the run. Returns the seconds the figures took."""
         from mlflow.entities import RunTag
 
         self.flush()
+        seconds = {}
+        if figures is not None:
+            clock = time.perf_counter()
+            figures.render()
+            seconds["figures"] = time.perf_counter() - clock
         if artifacts is not None:
             self._client.log_artifacts(self.run_id, str(artifacts))
         final_tags = [RunTag(k, v) for k, v in {**tags, "status": status}.items()]
         retry_when_locked(self._client.log_batch, self.run_id, tags=final_tags)
         retry_when_locked(self._client.set_terminated, self.run_id, status=RUN_STATUS[status])
+        return seconds
+
+
+def warm_up() -> None:
+    """Import what a run's recording needs (the recording process does it while a run trains)."""
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    from mlflow.tracking import MlflowClient  # noqa: F401
 
 
 def start_sweep(uri: str, experiment: str, overrides: list[str], study: str | None = None) -> str:
@@ -178,7 +204,8 @@ def finish_sweep(uri: str, run_id: str, status: str, report: Path | None) -> Non
     if report is not None:
         log_folder(uri, run_id, report)
     recorder = RunRecorder(uri, "")
-    recorder._client, recorder.run_id = mlflow_client(uri), run_id
+    recorder._connect(mlflow_client(uri))
+    recorder.run_id = run_id
     recorder.finish(status, {}, None)
 
 

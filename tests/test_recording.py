@@ -1,0 +1,118 @@
+"""The recording process: records what inline recording records, outlives Ctrl-C, and closes a
+run whose trainer died with every epoch it was sent."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from vgx import recording
+from vgx.errors import UsageError
+from vgx.experiment import run_experiment
+from vgx.recording import BackgroundRecorder, recording_process
+
+
+def _recorded(uri: str, run_id: str) -> tuple[dict, dict, dict, list[str]]:
+    client = MlflowClient(uri)
+    run = client.get_run(run_id)
+    histories = {
+        key: [
+            (m.step, m.value)
+            for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
+        ]
+        for key in run.data.metrics
+    }
+    tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+    files = [f.path for f in client.list_artifacts(run_id)]
+    files += [f.path for f in client.list_artifacts(run_id, "figures")]
+    return run.data.params, tags, histories, sorted(files)
+
+
+def test_background_records_what_inline_records(small_config, store_uri, tmp_path, monkeypatch):
+    cfg, resolved = small_config("depth=3")
+    monkeypatch.setattr(recording, "_enabled", True)
+    background = run_experiment(cfg, resolved, tmp_path / "a", store_uri)
+    monkeypatch.setenv("VGX_BACKGROUND_RECORDING", "0")
+    inline = run_experiment(cfg, resolved, tmp_path / "b", store_uri)
+    ours, theirs = _recorded(store_uri, background.run_id), _recorded(store_uri, inline.run_id)
+    assert ours[0] == theirs[0]  # params
+    assert ours[1] == theirs[1]  # tags, status and config_hash included
+    assert ours[2].keys() == theirs[2].keys()
+    for key, history in theirs[2].items():
+        assert len(history) == (1 if key.endswith("/test") else 4), key  # epochs 0..3
+        for (s1, v1), (s2, v2) in zip(ours[2][key], history, strict=True):
+            assert s1 == s2 and (v1 == v2 or (math.isnan(v1) and math.isnan(v2))), key
+    assert ours[3] == theirs[3]
+    assert "figures/grad_norm_heatmap.png" in ours[3]
+    assert MlflowClient(store_uri).get_run(background.run_id).info.status == "FINISHED"
+
+
+def test_the_recording_process_ignores_ctrl_c(store_uri):
+    process = recording_process()
+    assert process is not None
+    os.kill(process.process.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert process.alive()
+    recorder = BackgroundRecorder(process, store_uri, "signals")
+    recorder.start("r", {}, {})
+    recorder.log_epoch(0, {"loss/train": 1.0})
+    recorder.finish("finished", {}, None)
+    assert MlflowClient(store_uri).get_run(recorder.run_id).data.metrics["loss/train"] == 1.0
+
+
+def test_a_store_mistake_reaches_the_trainer_as_one_line(store_uri):
+    client = MlflowClient(store_uri)
+    client.delete_experiment(client.create_experiment("gone"))
+    recorder = BackgroundRecorder(recording_process(), store_uri, "gone")
+    recorder.start("r", {}, {})
+    with pytest.raises(UsageError, match="deleted"):
+        for epoch in range(200):
+            recorder.log_epoch(epoch, {"loss/train": 1.0})
+            time.sleep(0.05)
+        recorder.finish("finished", {}, None)
+    assert recorder.finish("failed", {}, None) == {}  # raised once; closing after it is quiet
+
+
+def test_a_dead_trainer_leaves_a_closed_run_with_every_epoch_it_sent(store_uri, tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import os
+        from vgx.recording import BackgroundRecorder, recording_process
+        process = recording_process()
+        recorder = BackgroundRecorder(process, {store_uri!r}, "orphan")
+        recorder.start("r", {{}}, {{}})
+        for epoch in range(5):
+            recorder.log_epoch(epoch, {{"loss/train": float(epoch)}})
+        print(process.process.pid, flush=True)
+        os._exit(1)  # no finish: killed mid-run
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _exists(child):
+        time.sleep(0.2)
+    client = MlflowClient(store_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("orphan").experiment_id])
+    assert run.info.status == "KILLED"
+    assert run.data.tags["status"] == "interrupted"
+    history = client.get_metric_history(run.info.run_id, "loss/train")
+    assert sorted(m.step for m in history) == [0, 1, 2, 3, 4]
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

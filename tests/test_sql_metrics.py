@@ -1,0 +1,83 @@
+"""The bulk SQLite metric path stores exactly what MLflow's own log_batch stores."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from mlflow.entities import Metric
+
+from vgx.sql_metrics import SqliteMetricWriter
+from vgx.tracking import RunRecorder, mlflow_client
+
+KEYS = ("loss/train", "grad_norm/layer_1", "weight_change/layer_1")
+
+
+def _batches() -> list[list[Metric]]:
+    """Two flushes as a run sends them, with what makes the latest-value logic non-trivial: NaN
+    and infinite values, a repeated value, a step sent again later, a tie on step."""
+    first = [
+        Metric(k, float(step * (i + 1)), 1000 + step, step)
+        for step in range(5)
+        for i, k in enumerate(KEYS)
+    ]
+    first.append(Metric("loss/train", math.nan, 2000, 5))
+    first.append(Metric("grad_norm/layer_1", math.inf, 2000, 5))
+    first.append(Metric("weight_change/layer_1", -math.inf, 2000, 5))
+    second = [first[0], first[1]]  # a cut-off flush sent again: no duplicate rows
+    second.append(Metric("loss/train", 7.0, 3000, 6))
+    second.append(Metric("grad_norm/layer_1", 9.0, 1500, 4))  # older step: not the latest
+    second.append(Metric("weight_change/layer_1", 3.0, 2000, 5))  # ties step and timestamp
+    second.append(Metric("weight_change/layer_1", 2.0, 2000, 5))
+    return [first, second]
+
+
+def _stored(client, run_id: str) -> tuple[dict, dict]:  # noqa: ANN001
+    histories = {}
+    for key in KEYS:
+        rows = client.get_metric_history(run_id, key)
+        histories[key] = sorted(
+            (m.step, m.timestamp, "nan" if math.isnan(m.value) else m.value) for m in rows
+        )
+    return histories, client.get_run(run_id).data.metrics
+
+
+def test_bulk_writes_what_log_batch_writes(store_uri: str) -> None:
+    client = mlflow_client(store_uri)
+    writer = SqliteMetricWriter.for_client(client)
+    assert writer is not None
+    experiment = client.create_experiment("bulk")
+    ours = client.create_run(experiment).info.run_id
+    theirs = client.create_run(experiment).info.run_id
+    for batch in _batches():
+        writer.write(ours, batch)
+        client.log_batch(theirs, metrics=batch)
+    our_history, our_latest = _stored(client, ours)
+    their_history, their_latest = _stored(client, theirs)
+    assert our_history == their_history
+    assert len(our_history["loss/train"]) == 7  # five steps, NaN, step 6: nothing twice
+    assert our_latest.keys() == their_latest.keys()
+    for key in their_latest:
+        assert our_latest[key] == pytest.approx(their_latest[key], nan_ok=True), key
+    assert our_latest["loss/train"] == 7.0
+
+
+def test_a_recorded_run_reads_back_every_value(store_uri: str) -> None:
+    recorder = RunRecorder(store_uri, "bulk")
+    run_id = recorder.start("r", {"depth": "3"}, {})
+    for epoch in range(50):
+        recorder.log_epoch(epoch, {k: epoch + 0.5 for k in KEYS})
+    recorder.finish("finished", {}, None)
+    client = mlflow_client(store_uri)
+    for key in KEYS:
+        history = client.get_metric_history(run_id, key)
+        assert sorted(m.step for m in history) == list(range(50))
+    assert client.get_run(run_id).data.metrics["loss/train"] == 49.5
+
+
+def test_other_stores_keep_log_batch(tmp_path) -> None:  # noqa: ANN001
+    class NotSql:
+        class _tracking_client:  # noqa: N801 - mimics MlflowClient's attribute
+            store = object()
+
+    assert SqliteMetricWriter.for_client(NotSql()) is None

@@ -1,0 +1,270 @@
+"""Tracking in a second process, beside the training instead of before and after it.
+
+Importing MLflow and opening its store take ~2.5 s, more than the default run's training; in the
+training process they would double a run's wall time (README, Performance). A recording process
+started with the run imports them while the run trains, receives each epoch's metrics as it is
+measured, renders the figures, and closes the run. It ignores Ctrl-C: the training process
+decides how a run ends, and if that process dies, the recorder still closes the run with every
+epoch it was sent. Set VGX_BACKGROUND_RECORDING=0 to record in the training process instead.
+
+Only the process a person started (the `vgx` command) records this way: a parallel launcher's
+workers already keep every core busy, and record in their own process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from vgx.errors import UsageError
+
+_process: RecordingProcess | None = None
+_enabled = False
+
+
+def enable() -> None:
+    """Runs of this process record in a recording process (unless $VGX_BACKGROUND_RECORDING=0)."""
+    global _enabled
+    _enabled = True
+
+
+def background_enabled() -> bool:
+    return _enabled and os.environ.get("VGX_BACKGROUND_RECORDING", "1") not in ("0", "false", "no")
+
+
+def open_recorder(uri: str, experiment: str):
+    """A recorder for one run: in the recording process where one can run, else in this one."""
+    from vgx.tracking import RunRecorder
+
+    process = recording_process() if background_enabled() else None
+    if process is None:
+        return RunRecorder(uri, experiment)
+    return BackgroundRecorder(process, uri, experiment)
+
+
+def prestart() -> None:
+    """Start the recording process now, so that it imports MLflow while this one imports torch."""
+    enable()
+    if background_enabled():
+        recording_process()
+
+
+def recording_process() -> RecordingProcess | None:
+    """The recording process of this Python process (one, reused by every run of a sweep)."""
+    global _process
+    if _process is not None and _process.alive():
+        return _process
+    try:
+        _process = RecordingProcess()
+    except Exception:  # noqa: BLE001 - e.g. a daemonic worker may not have children: record inline
+        _process = None
+    return _process
+
+
+class RecordingFailed(RuntimeError):
+    """A bug in the recording process (its traceback attached); user mistakes are UsageErrors."""
+
+
+class RecordingProcess:
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a process that runs torch
+        self._connection, theirs = context.Pipe()
+        self._tokens = itertools.count(1)
+        self._replies: dict[int, list[tuple]] = {}
+        self._lock = threading.Lock()
+        self.process = context.Process(target=serve, args=(theirs,), daemon=True, name="vgx-rec")
+        with _ctrl_c_ignored():  # inherited through exec: a terminal's Ctrl-C leaves it running
+            self.process.start()
+        theirs.close()
+        atexit.register(self.close)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Let the recorder finish what it was sent and stop (at exit: before multiprocessing
+        would terminate it)."""
+        self._connection.close()
+        self.process.join(timeout)
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def token(self) -> int:
+        return next(self._tokens)
+
+    def send(self, message: tuple) -> None:
+        try:
+            with self._lock:
+                self._connection.send(message)
+        except (BrokenPipeError, EOFError, OSError) as exc:
+            raise RecordingFailed("the recording process stopped") from exc
+
+    def reply(self, token: int, wait: bool) -> tuple | None:
+        """The next reply for `token`; None when none has come and `wait` is false."""
+        while True:
+            waiting = self._replies.get(token)
+            if waiting:
+                return waiting.pop(0)
+            if not wait and not self._connection.poll():
+                return None
+            try:
+                message = self._connection.recv()
+            except (EOFError, OSError) as exc:
+                raise RecordingFailed("the recording process stopped") from exc
+            self._replies.setdefault(message[1], []).append(message)
+
+
+class BackgroundRecorder:
+    """RunRecorder's calls, carried out by the recording process."""
+
+    def __init__(self, process: RecordingProcess, uri: str, experiment: str) -> None:
+        self._process = process
+        self._token = process.token()
+        self.uri, self.experiment = uri, experiment
+        self.run_id: str | None = None
+        self._error: BaseException | None = None
+        self._raised = False
+
+    def start(
+        self, run_name: str, params: dict[str, str], tags: dict[str, str], parent: str | None = None
+    ) -> None:
+        message = ("start", self._token, self.uri, self.experiment, run_name, params, tags, parent)
+        self._process.send(message)
+
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        self._take_replies(wait=False)
+        self._raise_once()
+        self._process.send(("log", self._token, epoch, dict(metrics)))
+
+    def finish(
+        self, status: str, tags: dict[str, str], artifacts: Path | None, figures=None
+    ) -> dict[str, float]:  # noqa: ANN001 - figures: vgx.figures.RunFigures
+        """Close the run; waits until it is closed. Raises the recording's error if this run has
+        not raised it yet (the run may have trained before the store answered)."""
+        if self._error is None:
+            self._process.send(("finish", self._token, status, tags, artifacts, figures))
+            seconds = self._take_replies(wait=True)
+            if seconds is not None:
+                return seconds
+        self._raise_once()
+        return {}
+
+    def _take_replies(self, wait: bool) -> dict[str, float] | None:
+        """Read this run's replies; with `wait`, until it is finished (its seconds) or failed."""
+        while self._error is None:
+            reply = self._process.reply(self._token, wait)
+            if reply is None:
+                return None
+            kind = reply[0]
+            if kind == "started":
+                self.run_id = reply[2]
+            elif kind == "finished":
+                return reply[2]
+            elif kind == "error":
+                line, trace = reply[2], reply[3]
+                self._error = UsageError(line) if line else RecordingFailed(trace)
+        return None
+
+    def _raise_once(self) -> None:
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
+
+
+def serve(connection) -> None:  # noqa: ANN001 - a multiprocessing Connection
+    """The recording process: runs open, closed, and failed as the training process says."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    inbox: queue.Queue = queue.Queue()
+
+    def read() -> None:  # drains the pipe while MLflow imports, so the trainer never waits
+        while True:
+            try:
+                inbox.put(connection.recv())
+            except (EOFError, OSError):
+                inbox.put(None)
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    from vgx import tracking  # MLflow's import starts here, beside the training
+
+    tracking.warm_up()
+    runs: dict[int, tracking.RunRecorder] = {}
+    failed: set[int] = set()
+    warmed = False
+    while True:
+        try:
+            message = inbox.get(timeout=None if warmed else 0.05)
+        except queue.Empty:
+            from vgx.figures import warm_up  # matplotlib, while the run trains
+
+            warm_up()
+            warmed = True
+            continue
+        if message is None:  # the training process is gone: keep what it sent
+            for recorder in runs.values():
+                _close_quietly(recorder)
+            connection.close()
+            os._exit(0)
+        kind, token = message[0], message[1]
+        if token in failed:
+            continue
+        try:
+            _handle(kind, token, message[2:], runs, connection)
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the trainer
+            from vgx.errors import one_line
+
+            failed.add(token)
+            runs.pop(token, None)
+            _reply(connection, ("error", token, one_line(exc), traceback.format_exc()))
+
+
+def _handle(kind: str, token: int, args: tuple, runs: dict, connection) -> None:  # noqa: ANN001
+    from vgx.tracking import RunRecorder
+
+    if kind == "start":
+        uri, experiment, run_name, params, tags, parent = args
+        recorder = RunRecorder(uri, experiment)
+        runs[token] = recorder
+        _reply(connection, ("started", token, recorder.start(run_name, params, tags, parent)))
+    elif kind == "log":
+        runs[token].log_epoch(*args)
+    elif kind == "finish":
+        status, tags, artifacts, figures = args
+        clock = time.perf_counter()
+        seconds = runs.pop(token).finish(status, tags, artifacts, figures)
+        seconds["tracking"] = time.perf_counter() - clock - seconds.get("figures", 0.0)
+        _reply(connection, ("finished", token, seconds))
+
+
+def _reply(connection, message: tuple) -> None:  # noqa: ANN001
+    """A reply the trainer may no longer be there to read: the runs it sent are still closed."""
+    with contextlib.suppress(OSError):
+        connection.send(message)
+
+
+def _close_quietly(recorder) -> None:  # noqa: ANN001 - a vgx.tracking.RunRecorder
+    with contextlib.suppress(Exception):  # the store may be what failed; no one left to tell
+        recorder.finish("interrupted", {}, None)
+
+
+class _ctrl_c_ignored:  # noqa: N801 - used as a context manager
+    """Ctrl-C reaches every process of the terminal's group: the recorder leaves it to the
+    trainer, which then closes its run through it. (SIGTERM is left alone: it is how
+    multiprocessing ends a recorder that does not stop by itself.)"""
+
+    def __enter__(self) -> None:
+        try:
+            self._old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            self._old = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
