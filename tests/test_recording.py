@@ -116,3 +116,31 @@ def _exists(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _history(seed: int, depth: int, epochs: int) -> list[dict[str, float]]:
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(epochs):
+        row = {f"grad_norm/layer_{i}": rng.random() * 10.0**-i for i in range(1, depth + 1)}
+        row.update({k: rng.random() * (seed + 1) for k in ("loss/train", "loss/val")})
+        row["weight_change/layer_1"] = rng.random() * 3
+        rows.append(row)
+    return rows
+
+
+def test_reused_figure_canvases_draw_what_fresh_ones_draw(tmp_path):
+    from vgx import figures
+
+    first, second = _history(0, 4, 30), _history(1, 4, 12)
+    figures.run_figures(first, 4, "first", tmp_path / "first")
+    reused = figures.run_figures(second, 4, "second", tmp_path / "reused")
+    figures._CANVASES.clear()
+    fresh = figures.run_figures(second, 4, "second", tmp_path / "fresh")
+    for a, b in zip(reused, fresh, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    nan_row = {k: math.nan for k in second[0]}
+    blank = figures.run_figures([nan_row] * 3, 4, "diverged", tmp_path / "nan")
+    assert all(p.stat().st_size > 0 for p in blank)

@@ -119,8 +119,13 @@ def launch_batched(
     pool = None
     if len(to_train) >= PARALLEL_RECORDING_FROM:
         spawn = multiprocessing.get_context("spawn")  # no fork after torch has started threads
-        pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=spawn)
+        # this process records too, once its stacks are trained: one core is left for it
+        workers = max(1, (os.cpu_count() or 2) - 1)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=spawn)
+        for _ in range(workers):  # they import torch, MLflow and matplotlib while the stack trains
+            pool.submit(_warm_up_worker)
     pending: list[tuple[Job, Future]] = []
+    recording: dict[int, tuple] = {}
     try:
         for number, chunk in enumerate(chunks, start=1):
             members = [to_train[i] for i in chunk]
@@ -144,9 +149,14 @@ def launch_batched(
                 if pool is None:
                     returns[job.index] = record_trained(*arguments).val_loss
                 else:
+                    recording[job.index] = arguments
                     pending.append((job, pool.submit(record_trained, *arguments)))
+        for job, future in reversed(pending):  # from the end, while the workers take the front
+            if future.cancel():
+                returns[job.index] = record_trained(*recording[job.index]).val_loss
         for job, future in pending:
-            returns[job.index] = future.result().val_loss
+            if not future.cancelled():
+                returns[job.index] = future.result().val_loss
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -163,6 +173,15 @@ def launch_batched(
         ret.status = JobStatus.COMPLETED
         out.append(ret)
     return out
+
+
+def _warm_up_worker() -> None:
+    import vgx.experiment  # noqa: F401 - torch
+    from vgx import figures, tracking
+
+    tracking.warm_up()
+    figures.warm_up()
+    time.sleep(0.5)  # held a moment, so that each warm-up task starts a worker of its own
 
 
 def _unstackable(cfg: TrainConfig) -> bool:

@@ -61,9 +61,42 @@ def _job_overrides(overrides: list[str]) -> Iterator[list[str]]:
             yield firsts[:position] + [value] + firsts[position + 1 :]
 
 
+class _JobComposer:
+    """Hydra's compose() of a job, done once per choice of config groups (vgx/composition.py)."""
+
+    def __init__(self, config_name: str) -> None:
+        from hydra.core.global_hydra import GlobalHydra
+
+        from vgx.composition import group_names
+
+        self.config_name = config_name
+        self.groups = group_names(GlobalHydra.instance().config_loader())
+        self.bases: dict[tuple[str, ...], object] = {}
+
+    def __call__(self, job: list[str]):  # noqa: ANN204 - a DictConfig
+        import copy
+
+        from hydra import compose
+
+        from vgx.composition import apply_values, split_overrides
+
+        parts = split_overrides(job, None, self.groups)
+        if parts is not None:
+            structural = tuple(o.input_line for o in parts[0])
+            if structural not in self.bases:
+                self.bases[structural] = compose(self.config_name, overrides=list(structural))
+            base = self.bases[structural]
+            parts = split_overrides(job, base, self.groups)
+            if parts is not None:
+                cfg = copy.deepcopy(base)
+                apply_values(cfg, parts[1])
+                return cfg
+        return compose(config_name=self.config_name, overrides=job)
+
+
 def check_command_line(args: list[str], config_dir: Path) -> Plan:
     """Compose and validate each job of `vgx train ARGS` (sweeps expanded) before any runs."""
-    from hydra import compose, initialize_config_dir
+    from hydra import initialize_config_dir
     from hydra._internal.utils import get_args_parser
     from omegaconf import OmegaConf
 
@@ -79,10 +112,9 @@ def check_command_line(args: list[str], config_dir: Path) -> Plan:
         plan.sweep_keys = sweep_keys(overrides)
     jobs = _job_overrides(overrides) if parsed.multirun else iter([overrides])
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        compose_job = _JobComposer(parsed.config_name or "config")
         for job in jobs:
-            cfg = OmegaConf.to_object(
-                compose(config_name=parsed.config_name or "config", overrides=job)
-            )
+            cfg = OmegaConf.to_object(compose_job(job))
             validate(cfg)
             plan.first = plan.first or cfg
             plan.jobs_checked += 1

@@ -29,7 +29,12 @@ class BatchedLauncher(Launcher):
         self.hydra_context = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:  # noqa: ANN001
-        # Hydra passes these by keyword; the plugin keeps them for launch()
+        # Hydra passes these by keyword; the plugin keeps them for launch(). The sweeper shares
+        # hydra_context: its check of every job composes through the same faster loader.
+        from vgx.composition import SweepComposer
+
+        if not isinstance(hydra_context.config_loader, SweepComposer):
+            hydra_context.config_loader = SweepComposer(hydra_context.config_loader)
         self.hydra_context = hydra_context
         self.config = config
 

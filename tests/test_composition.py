@@ -1,0 +1,67 @@
+"""A job composed once per choice of groups, values applied on top, equals Hydra's own."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from vgx.cli import conf_dir
+from vgx.composition import SweepComposer
+from vgx.config import register_configs
+from vgx.preflight import _JobComposer
+
+JOBS = [
+    ["seed=3", "regularizer.lam=0.01"],
+    ["seed=4", "regularizer.lam=0.1"],
+    ["regularizer=l2", "regularizer.lam=0.001", "seed=1"],
+    ["seed=2", "regularizer=l2", "regularizer.lam=0.5"],
+    ["activation=relu", "init=he_normal", "depth=20"],
+    ["+study=dying_relu", "seed=5"],
+    ["seed=6", "tracking.sweep_keys=[seed]", "tracking.parent_run_id=abc"],
+    ["hydra.job.name=x", "seed=7"],
+]
+
+
+@pytest.fixture(scope="module")
+def loader():
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
+
+
+def _plain(cfg) -> dict:  # noqa: ANN001
+    return OmegaConf.to_container(cfg, resolve=False)
+
+
+def test_sweep_configs_equal_hydras(loader) -> None:  # noqa: ANN001
+    master = loader.load_configuration(
+        "config", overrides=["seed=0,1", "regularizer.lam=0,0.1"], run_mode=RunMode.MULTIRUN
+    )
+    composer = SweepComposer(loader)
+    for job in JOBS * 2:  # the second pass comes from the cache
+        ours = composer.load_sweep_config(master, job)
+        theirs = loader.load_sweep_config(master, job)
+        assert _plain(ours) == _plain(theirs), job
+    assert len(composer._bases) < len(JOBS)  # jobs that differ only in values share a base
+
+
+def test_a_bad_value_fails_as_in_hydra(loader) -> None:  # noqa: ANN001
+    master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+    composer = SweepComposer(loader)
+    composer.load_sweep_config(master, ["depth=3"])
+    for bad in (["depth=abc"], ["no_such_key=1"], ["regularizer.lam=[1,2]"]):
+        with pytest.raises(ConfigCompositionException) as ours:
+            composer.load_sweep_config(master, bad)
+        with pytest.raises(ConfigCompositionException) as theirs:
+            loader.load_sweep_config(master, bad)
+        assert str(ours.value) == str(theirs.value)
+
+
+def test_the_command_line_check_composes_as_compose_does(loader) -> None:  # noqa: ANN001
+    composer = _JobComposer("config")
+    for job in JOBS[:-1] * 2:
+        assert _plain(composer(job)) == _plain(compose("config", overrides=job)), job
