@@ -64,6 +64,23 @@ def apply_values(cfg, values: list) -> None:  # noqa: ANN001
     ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
 
 
+def from_base(lines: Sequence[str], groups: set[str], bases: dict, compose) -> tuple | None:  # noqa: ANN001
+    """(the job's config, its parsed overrides): a copy of the cached composition of its group
+    choices (`compose(lines)` makes one), given its values; None when a value is not plain."""
+    parts = split_overrides(lines, None, groups)
+    if parts is None:
+        return None
+    structural = tuple(o.input_line for o in parts[0])
+    if structural not in bases:
+        bases[structural] = compose(list(structural))
+    parts = split_overrides(lines, bases[structural], groups)
+    if parts is None:
+        return None
+    cfg = copy.deepcopy(bases[structural])
+    apply_values(cfg, parts[1])
+    return cfg, [*parts[0], *parts[1]]
+
+
 class SweepComposer:
     """A Hydra ConfigLoader whose `load_sweep_config` composes once per choice of groups."""
 
@@ -81,21 +98,16 @@ class SweepComposer:
 
         if self._groups is None:
             self._groups = group_names(self._loader)
-        groups = self._groups
-        parts = split_overrides(sweep_overrides, None, groups)
-        if parts is None:
+        derived = from_base(
+            sweep_overrides,
+            self._groups,
+            self._bases,
+            lambda lines: self._loader.load_sweep_config(master_config, lines),
+        )
+        if derived is None:
             return self._loader.load_sweep_config(master_config, list(sweep_overrides))
-        structural = tuple(o.input_line for o in parts[0])
-        base = self._bases.get(structural)
-        if base is None:
-            base = self._loader.load_sweep_config(master_config, list(structural))
-            self._bases[structural] = base
-        parts = split_overrides(sweep_overrides, base, groups)
-        if parts is None:
-            return self._loader.load_sweep_config(master_config, list(sweep_overrides))
-        cfg = copy.deepcopy(base)
-        apply_values(cfg, parts[1])
-        app = [o for o in [*parts[0], *parts[1]] if not o.is_hydra_override()]
+        cfg, overrides = derived
+        app = [o for o in overrides if not o.is_hydra_override()]
         order = {line: i for i, line in enumerate(sweep_overrides)}
         app.sort(key=lambda o: order[o.input_line])
         dirname = cfg.hydra.job.config.override_dirname

@@ -74,23 +74,15 @@ class _JobComposer:
         self.bases: dict[tuple[str, ...], object] = {}
 
     def __call__(self, job: list[str]):  # noqa: ANN204 - a DictConfig
-        import copy
-
         from hydra import compose
 
-        from vgx.composition import apply_values, split_overrides
+        from vgx.composition import from_base
 
-        parts = split_overrides(job, None, self.groups)
-        if parts is not None:
-            structural = tuple(o.input_line for o in parts[0])
-            if structural not in self.bases:
-                self.bases[structural] = compose(self.config_name, overrides=list(structural))
-            base = self.bases[structural]
-            parts = split_overrides(job, base, self.groups)
-            if parts is not None:
-                cfg = copy.deepcopy(base)
-                apply_values(cfg, parts[1])
-                return cfg
+        derived = from_base(
+            job, self.groups, self.bases, lambda lines: compose(self.config_name, overrides=lines)
+        )
+        if derived is not None:
+            return derived[0]
         return compose(config_name=self.config_name, overrides=job)
 
 
