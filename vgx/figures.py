@@ -66,7 +66,9 @@ class _RunCanvases:
         self.depth = depth
         self.loss_fig, ax = plt.subplots(figsize=(6, 4))
         self.loss_ax = ax
-        self.loss_lines = [ax.plot([], [], style, label=name)[0] for name, style in LOSS_LINES]
+        self.loss_lines = [
+            ax.plot([], [], style, label=key.split("/")[1])[0] for key, style in LOSS_LINES
+        ]
         ax.set(xlabel="epoch", ylabel="cross-entropy loss (nats)")
         ax.legend()
         self.loss_fig.subplots_adjust(**RUN_MARGINS)
@@ -92,7 +94,7 @@ class _RunCanvases:
         self.change_fig.subplots_adjust(**{**RUN_MARGINS, "left": 0.16})
 
     def loss(self, epochs: list[int], history: list[dict], title: str, path: Path) -> Path:
-        for line, (key, _) in zip(self.loss_lines, LOSS_KEYS, strict=True):
+        for line, (key, _) in zip(self.loss_lines, LOSS_LINES, strict=True):
             line.set_data(epochs, [row[key] for row in history])
         _rescale(self.loss_ax, f"Loss — {title}")
         return _save(self.loss_fig, path, tight=False, close=False)
@@ -124,8 +126,7 @@ class _RunCanvases:
         return _save(self.change_fig, path, tight=False, close=False)
 
 
-LOSS_KEYS = (("loss/train", "-"), ("loss/val", "--"))
-LOSS_LINES = (("train", "-"), ("val", "--"))
+LOSS_LINES = (("loss/train", "-"), ("loss/val", "--"))  # the metric, its line style
 _CANVASES: dict[int, _RunCanvases] = {}
 
 

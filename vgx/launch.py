@@ -124,8 +124,7 @@ def launch_batched(
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=spawn)
         for _ in range(workers):  # they import torch, MLflow and matplotlib while the stack trains
             pool.submit(_warm_up_worker)
-    pending: list[tuple[Job, Future]] = []
-    recording: dict[int, tuple] = {}
+    pending: list[tuple[Job, Future, tuple]] = []  # the job, its recording, its arguments
     try:
         for number, chunk in enumerate(chunks, start=1):
             members = [to_train[i] for i in chunk]
@@ -149,12 +148,11 @@ def launch_batched(
                 if pool is None:
                     returns[job.index] = record_trained(*arguments).val_loss
                 else:
-                    recording[job.index] = arguments
-                    pending.append((job, pool.submit(record_trained, *arguments)))
-        for job, future in reversed(pending):  # from the end, while the workers take the front
+                    pending.append((job, pool.submit(record_trained, *arguments), arguments))
+        for job, future, arguments in reversed(pending):  # the workers take the front
             if future.cancel():
-                returns[job.index] = record_trained(*recording[job.index]).val_loss
-        for job, future in pending:
+                returns[job.index] = record_trained(*arguments).val_loss
+        for job, future, _ in pending:
             if not future.cancelled():
                 returns[job.index] = future.result().val_loss
     finally:

@@ -21,7 +21,6 @@ import os
 import queue
 import signal
 import threading
-import time
 import traceback
 from pathlib import Path
 
@@ -236,10 +235,7 @@ def _handle(kind: str, token: int, args: tuple, runs: dict, connection) -> None:
     elif kind == "log":
         runs[token].log_epoch(*args)
     elif kind == "finish":
-        status, tags, artifacts, figures = args
-        clock = time.perf_counter()
-        seconds = runs.pop(token).finish(status, tags, artifacts, figures)
-        seconds["tracking"] = time.perf_counter() - clock - seconds.get("figures", 0.0)
+        seconds = runs.pop(token).finish(*args)  # status, tags, artifacts, figures
         _reply(connection, ("finished", token, seconds))
 
 
