@@ -15,13 +15,12 @@ import time
 from dataclasses import asdict
 
 import torch
-from torch import nn
 
 from vgx import probes
 from vgx.config import TrainConfig
 from vgx.data import Splits, load
 from vgx.model import build_model
-from vgx.objective import penalty
+from vgx.objective import penalty, run_accuracies, run_losses
 from vgx.train import TrainResult, resolve_device
 
 # Keys that may differ between the runs of one stack; everything else must be equal.
@@ -94,6 +93,11 @@ class Stack:
         ]
         self.dropout = torch.tensor([c.regularizer.dropout for c in cfgs], device=device)
         self.training = True
+        self.mode_matters = any(c.regularizer.dropout > 0 for c in cfgs)  # as MLP.mode_matters
+
+    def train(self, mode: bool = True) -> Stack:
+        self.training = mode
+        return self
 
     def parameters(self) -> list[torch.Tensor]:
         return self.weights + self.biases
@@ -114,28 +118,6 @@ class Stack:
                 a = torch.where(keep > 0, a * mask / keep, a)
             h = a
         return torch.baddbmm(self.biases[-1].unsqueeze(1), h, self.weights[-1].transpose(1, 2))
-
-
-def _data_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-run mean loss [K]: binary cross-entropy on one logit, else softmax cross-entropy."""
-    if logits.shape[-1] == 1:
-        losses = nn.functional.binary_cross_entropy_with_logits(
-            logits.squeeze(-1), y, reduction="none"
-        )
-    else:
-        k, b, c = logits.shape
-        losses = nn.functional.cross_entropy(
-            logits.reshape(k * b, c), y.reshape(k * b), reduction="none"
-        ).view(k, b)
-    return losses.mean(dim=1)
-
-
-def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if logits.shape[-1] == 1:
-        predicted = (logits.squeeze(-1) > 0).to(y.dtype)
-    else:
-        predicted = logits.argmax(dim=-1)
-    return (predicted == y).float().mean(dim=1)
 
 
 def _penalty(stack: Stack, cfg: TrainConfig, lam: torch.Tensor, m: int) -> torch.Tensor:
@@ -214,75 +196,30 @@ def _grad_norms(stack: Stack) -> torch.Tensor:
 def _evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, k: int) -> tuple[list, list]:
     if len(y) == 0:
         return [math.nan] * k, [math.nan] * k
-    stack.training = False
-    logits = stack.forward(x.expand(k, *x.shape))
-    stack.training = True
-    ys = y.expand(k, *y.shape)
-    return _data_loss(logits, ys).tolist(), _accuracy(logits, ys).tolist()
-
-
-def _saturation_and_dead(stack: Stack, x: torch.Tensor, k: int, phi_max: float):
-    stack.training = False
-    with torch.no_grad():
-        preactivations: list[torch.Tensor] = []
-        stack.forward(x.expand(k, *x.shape), preactivations)
-    stack.training = True
-    saturation, dead = [], []
-    for s in preactivations:
-        saturated, dead_units = probes.saturated_and_dead_masks(stack.activation, s, phi_max)
-        saturation.append(saturated.float().mean(dim=(1, 2)))
-        dead.append(dead_units.float().mean(dim=1))
-    return saturation, dead
+    with probes.evaluating(stack):
+        logits = stack.forward(x.expand(k, *x.shape))
+    return run_losses(logits, y).tolist(), run_accuracies(logits, y).tolist()
 
 
 def _metrics(
     stack: Stack,
-    splits: Splits,
+    probe: probes.EpochProbe,
     cfg: TrainConfig,
     lam: torch.Tensor,
+    m: int,
     grad_means: torch.Tensor,
-    initial: list[torch.Tensor],
-    before: list[torch.Tensor] | None,
-    phi_max: float,
-) -> list[dict[str, float]]:
-    """The metrics of `vgx.train._epoch_metrics`, for every run of the stack at once."""
-    k, depth = grad_means.shape[0], stack.depth
-    rows: list[dict[str, float]] = [{} for _ in range(k)]
-    columns: dict[str, list[float]] = {}
-    columns["loss/train"], columns["acc/train"] = _evaluate(
-        stack, splits.x_train, splits.y_train, k
+    before: torch.Tensor | None,
+) -> tuple[list[dict[str, float]], list[bool]]:
+    """What `EpochProbe.measure_network` gives one run, for every run of the stack at once, and
+    per run whether its parameters are all finite."""
+    k = grad_means.shape[0]
+    preactivations: list[torch.Tensor] = []
+    with probes.evaluating(stack), torch.no_grad():
+        logits = stack.forward(probe.inputs.expand(k, *probe.inputs.shape), preactivations)
+        run_penalty = _penalty(stack, cfg, lam, m)
+    return probe.measure(
+        logits, preactivations, stack.weights, stack.biases, grad_means, run_penalty, before
     )
-    columns["loss/val"], columns["acc/val"] = _evaluate(stack, splits.x_val, splits.y_val, k)
-    with torch.no_grad():
-        columns["loss/penalty"] = _penalty(stack, cfg, lam, len(splits.y_train)).tolist()
-        norms = grad_means.T.tolist()
-        for i, w in enumerate(stack.weights):
-            layer = i + 1
-            w = w.detach()
-            columns[f"weight_norm/layer_{layer}"] = _per_run_norm(w).tolist()
-            columns[f"near_zero/layer_{layer}"] = (
-                (w.abs() < probes.NEAR_ZERO).float().mean(dim=(1, 2)).tolist()
-            )
-            columns[f"grad_norm/layer_{layer}"] = norms[i]
-            columns[f"delta_norm/layer_{layer}"] = norms[depth + i]
-            start = _per_run_norm(initial[i]).clamp_min(1e-30)
-            columns[f"weight_change/layer_{layer}"] = (
-                _per_run_norm(w - initial[i]) / start
-            ).tolist()
-            if before is None:
-                columns[f"update_ratio/layer_{layer}"] = [0.0] * k
-            else:
-                previous = _per_run_norm(before[i]).clamp_min(1e-30)
-                ratio = _per_run_norm(w - before[i]) / previous
-                columns[f"update_ratio/layer_{layer}"] = ratio.tolist()
-    saturation, dead = _saturation_and_dead(stack, splits.x_val, k, phi_max)
-    for i, (sat, dd) in enumerate(zip(saturation, dead, strict=True)):
-        columns[f"saturation/layer_{i + 1}"] = sat.tolist()
-        columns[f"dead/layer_{i + 1}"] = dd.tolist()
-    for key, values in columns.items():
-        for row, value in zip(rows, values, strict=True):
-            row[key] = float(value)
-    return rows
 
 
 def _finite(row: dict[str, float]) -> bool:
@@ -303,29 +240,27 @@ def train_stack(cfgs: list[TrainConfig]) -> list[TrainResult]:
     threshold = per_run([c.clip.threshold for c in cfgs])
     optimizer = StackedOptimizer(stack.parameters(), cfg, lr)
     orders = [torch.Generator().manual_seed(c.seed) for c in cfgs]
-    phi_max = probes.max_derivative(stack.activation)
+    probe = probes.EpochProbe(splits, stack.weights, stack.activation)
     params = stack.parameters()
     m = len(splits.y_train)
-    initial = [w.detach().clone() for w in stack.weights]
     results = [TrainResult() for _ in cfgs]
     alive = torch.ones(k, dtype=torch.bool, device=device)
     probe_seconds = 0.0
 
     def objective(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        losses = _data_loss(stack.forward(xb), yb) + _penalty(stack, cfg, lam, m)
+        losses = run_losses(stack.forward(xb), yb) + _penalty(stack, cfg, lam, m)
         return torch.where(alive, losses, torch.zeros_like(losses)).sum()
 
     def record(epoch: int, grad_means: torch.Tensor, before) -> None:  # noqa: ANN001
         nonlocal probe_seconds
         t0 = time.perf_counter()
-        rows = _metrics(stack, splits, cfg, lam, grad_means, initial, before, phi_max)
+        rows, finite = _metrics(stack, probe, cfg, lam, m, grad_means, before)
         probe_seconds += time.perf_counter() - t0
         for j, (row, result) in enumerate(zip(rows, results, strict=True)):
             if result.status != "finished":
                 continue
             result.history.append(row)
-            finite = _finite(row) and all(bool(torch.isfinite(p[j]).all()) for p in params)
-            if not finite:
+            if not (finite[j] and _finite(row)):
                 result.status, result.diverged_epoch = "diverged", epoch
                 alive[j] = False
                 with torch.no_grad():  # freeze the diverged run, keep NaN out of the stack
@@ -363,7 +298,7 @@ def train_stack(cfgs: list[TrainConfig]) -> list[TrainResult]:
             grad_sums += _grad_norms(stack)
             _clip(params, cfg.clip.kind, threshold)
             if step == len(batches) - 1:
-                before = [w.detach().clone() for w in stack.weights]
+                before = probe.snapshot(stack.weights)
             optimizer.step()
         record(epoch, grad_sums / len(batches), before)
     losses, accuracies = _evaluate(stack, splits.x_test, splits.y_test, k)

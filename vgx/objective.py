@@ -24,6 +24,39 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (predicted == targets).float().mean()
 
 
+def example_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """ℓ of each example of each run of a stack: logits [K, B, outputs], targets [K, B] or [B]."""
+    targets = targets.expand(logits.shape[:2])
+    if logits.shape[-1] == 1:
+        return nn.functional.binary_cross_entropy_with_logits(
+            logits.squeeze(-1), targets, reduction="none"
+        )
+    k, b, c = logits.shape
+    return nn.functional.cross_entropy(
+        logits.reshape(k * b, c), targets.reshape(k * b), reduction="none"
+    ).view(k, b)
+
+
+def example_hits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """1.0 where a run predicts an example's class, else 0.0, [K, B]."""
+    targets = targets.expand(logits.shape[:2])
+    if logits.shape[-1] == 1:
+        predicted = (logits.squeeze(-1) > 0).to(targets.dtype)
+    else:
+        predicted = logits.argmax(dim=-1)
+    return (predicted == targets).float()
+
+
+def run_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """`data_loss` of each run of a stack, [K]."""
+    return example_losses(logits, targets).mean(dim=1)
+
+
+def run_accuracies(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """`accuracy` of each run of a stack, [K]."""
+    return example_hits(logits, targets).mean(dim=1)
+
+
 def penalty(
     weights: list[torch.Tensor], cfg: RegularizerConfig, m: int, lam: torch.Tensor | None = None
 ) -> torch.Tensor:

@@ -1,21 +1,55 @@
-"""Measurements of a network: pure functions from model and data to numbers.
+"""Measurements of a network: numbers from model and data; never a step, a gradient change, a log.
 
-Probes never step an optimizer, never change a gradient and never log; layer i counts from 1
-(nearest the input) to depth (the output layer), as in DESIGN §3.
+Layer i counts from 1 (nearest the input) to depth (the output layer), as in DESIGN §3. The
+per-epoch measures work on one network or a stack of K (`vgx.batched`) alike: every tensor has a
+leading run axis, K = 1 for `vgx train`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
 import torch
 
+from vgx.data import Splits
 from vgx.model import MLP, Activation
-from vgx.objective import accuracy, data_loss
+from vgx.objective import accuracy, data_loss, example_hits, example_losses
 
 # A weight counts as "near zero" (seed 000's L1 sparsity) below this magnitude.
 NEAR_ZERO = 0.01
 
 # A hidden unit counts as saturated where φ′ is below this share of φ′'s maximum (DESIGN §3).
 SATURATION_SHARE = 0.01
+
+# The per-layer measures, in the order each layer's metrics are recorded (DESIGN §3).
+LAYER_MEASURES = (
+    "weight_norm",
+    "near_zero",
+    "grad_norm",
+    "delta_norm",
+    "weight_change",
+    "update_ratio",
+)
+HIDDEN_MEASURES = ("saturation", "dead")
+
+# φ′ written as autograd's own backward formula for these φ (bit for bit the same on the CPU; a
+# test compares): the probes need it every epoch and an autograd call costs more than all of it.
+DERIVATIVE_FROM_OUTPUT: dict[object, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    torch.sigmoid: lambda s, a: (1 - a) * a,
+    torch.tanh: lambda s, a: torch.addcmul(torch.ones_like(a), a, a, value=-1),  # fused, as torch
+    torch.relu: lambda s, a: (a <= 0).logical_not().to(s.dtype),  # as threshold_backward: NaN → 1
+}
+
+
+class Switchable(Protocol):
+    """A network with a training flag: an `MLP` or a `vgx.batched.Stack`."""
+
+    training: bool
+    mode_matters: bool
+
+    def train(self, mode: bool = True) -> object: ...
 
 
 def gradient_norms(model: MLP) -> torch.Tensor:
@@ -28,37 +62,20 @@ def gradient_norms(model: MLP) -> torch.Tensor:
     return torch.stack(torch._foreach_norm(grads))
 
 
-def snapshot_weights(model: MLP) -> list[torch.Tensor]:
-    return [w.detach().clone() for w in model.weights()]
-
-
-def weight_change(model: MLP, initial: list[torch.Tensor]) -> list[float]:
-    """‖W_i(t) − W_i(0)‖_F / ‖W_i(0)‖_F per layer; layer 1 is the documents' first-layer change."""
-    out = []
-    for w, w0 in zip(model.weights(), initial, strict=True):
-        out.append(
-            float(torch.linalg.norm(w.detach() - w0) / torch.linalg.norm(w0).clamp_min(1e-30))
-        )
-    return out
-
-
-def update_ratio(model: MLP, before: list[torch.Tensor]) -> list[float]:
-    """‖ΔW_i‖ / ‖W_i‖ of one step, from the weights saved just before it."""
-    out = []
-    for w, w_before in zip(model.weights(), before, strict=True):
-        delta = torch.linalg.norm(w.detach() - w_before)
-        out.append(float(delta / torch.linalg.norm(w_before).clamp_min(1e-30)))
-    return out
-
-
-@torch.no_grad()
-def weight_statistics(model: MLP) -> tuple[list[float], list[float]]:
-    """Per layer: ‖W_i‖_F (seed 003: λ shrinks it), share of |w| < NEAR_ZERO (seed 000: L1)."""
-    norms, near_zero = [], []
-    for w in model.weights():
-        norms.append(float(torch.linalg.norm(w)))
-        near_zero.append(float((w.abs() < NEAR_ZERO).float().mean()))
-    return norms, near_zero
+@contextmanager
+def evaluating(model: Switchable) -> Iterator[None]:
+    """Eval mode for a measuring pass, put back afterwards. Skipped when no layer behaves
+    differently in training (no dropout, no batch norm): `nn.Module.train` walks every submodule
+    through `__setattr__`, ~0.2 ms for seed 002's net, twice an epoch."""
+    if not model.mode_matters:
+        yield
+        return
+    was_training = model.training
+    model.train(False)
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 @torch.no_grad()
@@ -66,10 +83,8 @@ def evaluate(model: MLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float
     """(mean data loss, accuracy) in eval mode; NaN on an empty set."""
     if len(y) == 0:
         return float("nan"), float("nan")
-    was_training = model.training
-    model.eval()
-    logits = model(x)
-    model.train(was_training)
+    with evaluating(model):
+        logits = model(x)
     return float(data_loss(logits, y)), float(accuracy(logits, y))
 
 
@@ -80,35 +95,185 @@ def max_derivative(activation: Activation) -> float:
     return float(derivative.max())
 
 
-def saturation_and_dead(
-    model: MLP, x: torch.Tensor, phi_prime_max: float
-) -> tuple[list[float], list[float]]:
-    """Per hidden layer on the inputs `x` (the validation set), in eval mode:
-
-    saturation: share of (unit, example) pairs where φ′(s) < 1% of max φ′;
-    dead: share of units whose output φ(s) is exactly zero on every example.
-    """
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        preactivations: list[torch.Tensor] = []
-        model(x, preactivations)
-    model.train(was_training)
-    saturation, dead = [], []
-    for s in preactivations:
-        saturated, dead_units = saturated_and_dead_masks(model.activation, s, phi_prime_max)
-        saturation.append(float(saturated.float().mean()))
-        dead.append(float(dead_units.float().mean()))
-    return saturation, dead
-
-
 def saturated_and_dead_masks(
     activation: Activation, s: torch.Tensor, phi_prime_max: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For pre-activations s [..., examples, units]: where φ′(s) < 1% of max φ′, and which units
     output exactly 0 on every example (reduced over the examples axis, -2)."""
-    s = s.detach().requires_grad_(True)
-    with torch.enable_grad():
-        a = activation(s)
-        (derivative,) = torch.autograd.grad(a.sum(), s)
-    return derivative < SATURATION_SHARE * phi_prime_max, (a.detach() == 0).all(dim=-2)
+    closed_form = DERIVATIVE_FROM_OUTPUT.get(activation)
+    if closed_form is not None:
+        a = activation(s.detach())
+        derivative = closed_form(s, a)
+    else:
+        s = s.detach().requires_grad_(True)
+        with torch.enable_grad():
+            a = activation(s)
+            (derivative,) = torch.autograd.grad(a.sum(), s)
+        a = a.detach()
+    return derivative < SATURATION_SHARE * phi_prime_max, (a == 0).all(dim=-2)
+
+
+def activity(
+    activation: Activation, preactivations: list[torch.Tensor], phi_prime_max: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per hidden layer, from its pre-activations [K, examples, units] (all hidden layers have the
+    same width): saturation, the share of (unit, example) pairs where φ′(s) < 1% of max φ′; dead,
+    the share of units whose output is exactly zero on every example. Both [K, depth − 1]."""
+    s = torch.stack(preactivations, dim=1)  # [K, layers, examples, units]: one autograd call
+    saturated, dead_units = saturated_and_dead_masks(activation, s, phi_prime_max)
+    return saturated.float().mean(dim=(-2, -1)), dead_units.float().mean(dim=-1)
+
+
+class LayerSums:
+    """Per-layer sums over one flat copy of all weights ([K, P], layer after layer), so that an
+    epoch's weight measures take a few dozen torch calls whatever the depth and K."""
+
+    def __init__(self, weights: list[torch.Tensor]) -> None:
+        sizes = [w.shape[-2] * w.shape[-1] for w in weights]
+        device = weights[0].device
+        self.sizes = sizes
+        self.layer_of = torch.repeat_interleave(
+            torch.arange(len(sizes), device=device), torch.tensor(sizes, device=device)
+        )
+        self.counts = torch.tensor(sizes, dtype=weights[0].dtype, device=device)
+
+    @staticmethod
+    def flatten(weights: list[torch.Tensor]) -> torch.Tensor:
+        """[K, P], a copy: safe to keep while the weights change."""
+        return torch.cat([w.detach().flatten(-2) for w in weights], dim=-1)
+
+    def norms(self, *flats: torch.Tensor) -> list[torch.Tensor]:
+        """‖·‖_F per layer of each flat copy, [K, depth] each, by torch's own norm of each layer
+        (its summation order). One run: one fused call over every layer of every copy."""
+        if flats[0].shape[0] == 1:
+            parts = [part for flat in flats for part in flat[0].split(self.sizes)]
+            norms = torch.stack(torch._foreach_norm(parts)).view(len(flats), 1, len(self.sizes))
+            return list(norms)
+        return [
+            torch.stack(
+                [torch.linalg.vector_norm(part, dim=-1) for part in flat.split(self.sizes, -1)],
+                dim=-1,
+            )
+            for flat in flats
+        ]
+
+    def share_below(self, flat: torch.Tensor, bound: float) -> torch.Tensor:
+        """Share of each layer's entries with |w| < bound, [K, depth]; counts add exactly."""
+        below = (flat.abs() < bound).to(flat.dtype)
+        totals = below.new_zeros(*flat.shape[:-1], len(self.sizes))
+        return totals.index_add_(-1, self.layer_of, below) / self.counts
+
+
+class EpochProbe:
+    """Everything measured after an epoch, for one network (K = 1) or a stack of K:
+
+    the data loss and accuracy on the training and validation sets, from one forward pass over
+    both; saturation and dead units on the validation set, from the same pass; ‖W_i‖, the share
+    of near-zero weights, ‖W_i(t) − W_i(0)‖/‖W_i(0)‖ and the last step's ‖ΔW_i‖/‖W_i‖; the mean
+    gradient norms the loop collected. All of it reaches the host in one transfer.
+    """
+
+    def __init__(
+        self, splits: Splits, initial_weights: list[torch.Tensor], activation: Activation
+    ) -> None:
+        self.inputs = torch.cat([splits.x_train, splits.x_val])  # one pass: train, then val
+        self.targets = torch.cat([splits.y_train, splits.y_val])
+        self.n_train = len(splits.y_train)
+        self.activation = activation
+        self.phi_prime_max = max_derivative(activation)
+        self.layers = LayerSums(initial_weights)
+        self.initial = self.layers.flatten(initial_weights)
+        (initial_norms,) = self.layers.norms(self.initial)
+        self.initial_norms = initial_norms.clamp_min(1e-30)
+        self.depth = len(initial_weights)
+        self._names = self._metric_names()
+
+    def _metric_names(self) -> list[str]:
+        head = ["loss/train", "acc/train", "loss/val", "acc/val", "loss/penalty"]
+        per_layer = [f"{m}/layer_{i + 1}" for i in range(self.depth) for m in LAYER_MEASURES]
+        hidden = [f"{m}/layer_{i + 1}" for i in range(self.depth - 1) for m in HIDDEN_MEASURES]
+        return head + per_layer + hidden
+
+    def measure_network(
+        self,
+        model: MLP,
+        grad_means: torch.Tensor,
+        penalty: torch.Tensor,
+        before: torch.Tensor | None,
+    ) -> tuple[dict[str, float], bool]:
+        """`measure` for one network: its metrics, and whether its parameters are all finite."""
+        preactivations: list[torch.Tensor] = []
+        with evaluating(model), torch.no_grad():
+            logits = model(self.inputs, preactivations)
+        one_run = lambda tensors: [t.unsqueeze(0) for t in tensors]  # noqa: E731  the K = 1 axis
+        rows, finite = self.measure(
+            logits.unsqueeze(0),
+            one_run(preactivations),
+            one_run(model.weights()),
+            one_run(model.biases()),
+            grad_means.unsqueeze(0),
+            penalty.reshape(1),
+            None if before is None else before.unsqueeze(0),
+        )
+        return rows[0], finite[0]
+
+    def snapshot(self, weights: list[torch.Tensor]) -> torch.Tensor:
+        """The weights before the epoch's last step, for its update ratio."""
+        return self.layers.flatten(weights)
+
+    @torch.no_grad()
+    def measure(
+        self,
+        logits: torch.Tensor,
+        preactivations: list[torch.Tensor],
+        weights: list[torch.Tensor],
+        biases: list[torch.Tensor],
+        grad_means: torch.Tensor,
+        penalty: torch.Tensor,
+        before: torch.Tensor | None,
+    ) -> tuple[list[dict[str, float]], list[bool]]:
+        """Rows of metrics per run, and per run whether all its parameters are finite.
+
+        `logits` [K, n_train + n_val, outputs] and `preactivations` (each [K, n, units]) come from
+        an eval-mode forward pass over `self.inputs`; weights are [K, out, in], biases [K, out],
+        grad_means [K, 2·depth] (weights' then biases'), penalty [K], before [K, P] or None.
+        """
+        n = self.n_train
+        losses = example_losses(logits, self.targets)
+        hits = example_hits(logits, self.targets)
+        head = [  # the mean of an empty validation set is NaN
+            losses[:, :n].mean(dim=1),
+            hits[:, :n].mean(dim=1),
+            losses[:, n:].mean(dim=1),
+            hits[:, n:].mean(dim=1),
+            penalty,
+        ]
+        now = self.layers.flatten(weights)
+        if before is None:  # epoch 0: no step yet
+            weight_norms, moved = self.layers.norms(now, now - self.initial)
+            ratio = torch.zeros_like(weight_norms)
+        else:
+            weight_norms, moved, step, previous = self.layers.norms(
+                now, now - self.initial, now - before, before
+            )
+            ratio = step / previous.clamp_min(1e-30)
+        change = moved / self.initial_norms
+        per_layer = [
+            weight_norms,
+            self.layers.share_below(now, NEAR_ZERO),
+            grad_means[:, : self.depth],
+            grad_means[:, self.depth :],
+            change,
+            ratio,
+        ]
+        columns = [torch.stack(head, dim=-1), torch.stack(per_layer, dim=-1).flatten(1)]
+        if preactivations:  # depth 1 has no hidden layer
+            val = [s[:, n:] for s in preactivations]
+            hidden = activity(self.activation, val, self.phi_prime_max)
+            columns.append(torch.stack(hidden, dim=-1).flatten(1))
+        all_biases = torch.cat([b.flatten(1) for b in biases], dim=-1)
+        finite = torch.isfinite(now).all(dim=-1) & torch.isfinite(all_biases).all(dim=-1)
+        columns.append(finite.to(now.dtype).unsqueeze(-1))
+        values = torch.cat(columns, dim=-1).tolist()
+        rows = [dict(zip(self._names, row[:-1], strict=True)) for row in values]
+        return rows, [row[-1] == 1.0 for row in values]

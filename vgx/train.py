@@ -68,49 +68,6 @@ def _initial_gradient_norms(model: MLP, splits: Splits, cfg: TrainConfig) -> tor
     return total / len(batches)
 
 
-def _epoch_metrics(
-    model: MLP,
-    splits: Splits,
-    cfg: TrainConfig,
-    grad_means: torch.Tensor,
-    initial: list[torch.Tensor],
-    before_last_step: list[torch.Tensor] | None,
-    phi_prime_max: float,
-) -> dict[str, float]:
-    depth = model.depth
-    metrics: dict[str, float] = {}
-    metrics["loss/train"], metrics["acc/train"] = probes.evaluate(
-        model, splits.x_train, splits.y_train
-    )
-    metrics["loss/val"], metrics["acc/val"] = probes.evaluate(model, splits.x_val, splits.y_val)
-    with torch.no_grad():
-        metrics["loss/penalty"] = float(
-            penalty(model.weights(), cfg.regularizer, len(splits.y_train))
-        )
-    norms = grad_means.tolist()
-    change = probes.weight_change(model, initial)
-    ratio = probes.update_ratio(model, before_last_step) if before_last_step else [0.0] * depth
-    weight_norms, near_zero = probes.weight_statistics(model)
-    for i in range(depth):
-        metrics[f"weight_norm/layer_{i + 1}"] = weight_norms[i]
-        metrics[f"near_zero/layer_{i + 1}"] = near_zero[i]
-        metrics[f"grad_norm/layer_{i + 1}"] = norms[i]
-        metrics[f"delta_norm/layer_{i + 1}"] = norms[depth + i]
-        metrics[f"weight_change/layer_{i + 1}"] = change[i]
-        metrics[f"update_ratio/layer_{i + 1}"] = ratio[i]
-    saturation, dead = probes.saturation_and_dead(model, splits.x_val, phi_prime_max)
-    for i, (sat, dd) in enumerate(zip(saturation, dead, strict=True)):
-        metrics[f"saturation/layer_{i + 1}"] = sat
-        metrics[f"dead/layer_{i + 1}"] = dd
-    return metrics
-
-
-def _diverged(model: MLP, metrics: dict[str, float]) -> bool:
-    if not all(math.isfinite(v) for v in metrics.values()):
-        return True
-    return not all(bool(torch.isfinite(p).all()) for p in model.parameters())
-
-
 def train(
     cfg: TrainConfig,
     on_epoch: EpochCallback | None = None,
@@ -125,23 +82,25 @@ def train(
     model = build_model(cfg, splits.n_features, splits.n_classes).to(device)
     optimizer = build_optimizer(model.parameters(), cfg.optimizer)
     order = torch.Generator().manual_seed(cfg.seed)  # the data order, apart from init and dropout
-    phi_prime_max = probes.max_derivative(model.activation)
+    probe = probes.EpochProbe(splits, [w.unsqueeze(0) for w in model.weights()], model.activation)
     params = list(model.parameters())
     m = len(splits.y_train)
-    initial = probes.snapshot_weights(model)
     result = TrainResult()
     probe_seconds = 0.0
     started = time.perf_counter()
 
-    def record(epoch: int, grad_means: torch.Tensor, before: list[torch.Tensor] | None) -> bool:
+    def record(epoch: int, grad_means: torch.Tensor, before: torch.Tensor | None) -> bool:
+        """Measure and report the epoch; True when the run diverged."""
         nonlocal probe_seconds
         t0 = time.perf_counter()
-        metrics = _epoch_metrics(model, splits, cfg, grad_means, initial, before, phi_prime_max)
+        with torch.no_grad():
+            run_penalty = penalty(model.weights(), cfg.regularizer, m)
+        metrics, finite = probe.measure_network(model, grad_means, run_penalty, before)
         probe_seconds += time.perf_counter() - t0
         result.history.append(metrics)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        return _diverged(model, metrics)
+        return not (finite and all(math.isfinite(v) for v in metrics.values()))
 
     try:
         t0 = time.perf_counter()
@@ -152,10 +111,9 @@ def train(
         for epoch in range(1, cfg.epochs + 1):
             if result.status != "finished":
                 break
-            model.train()
             batches = _batches(m, cfg.batch_size, order)
             grad_sums = torch.zeros(2 * model.depth, device=device)
-            before: list[torch.Tensor] | None = None
+            before: torch.Tensor | None = None
             for step, idx in enumerate(batches):
                 if should_stop is not None and should_stop():
                     raise KeyboardInterrupt
@@ -164,7 +122,7 @@ def train(
                 grad_sums += probes.gradient_norms(model)  # unclipped, as the tuning playbook asks
                 clip_gradients(params, cfg.clip)
                 if step == len(batches) - 1:
-                    before = probes.snapshot_weights(model)
+                    before = probe.snapshot(model.weights())
                 optimizer.step()
             if record(epoch, grad_sums / len(batches), before):
                 result.status, result.diverged_epoch = "diverged", epoch
