@@ -30,6 +30,7 @@ MISTAKES = [
     (["batch_size=0"], ["batch_size", "0", ">= 1"]),
     (["dataset.split=[0.5,0.2,0.2]"], ["dataset.split", "sum to 1"]),
     (["dataset.split=[-0.2,0.6,0.6]"], ["dataset.split", ">= 0"]),
+    (["dataset.n_samples=10", "dataset.split=[0.9,0.04,0.06]"], ["dataset.split", "validation"]),
     (["depth_of_net=3"], ["depth_of_net", "unknown config key"]),
     (["optimizer.beta=0.9"], ["optimizer.beta", "unknown config key"]),
     (["depth=nine"], ["depth", "nine", "Integer"]),

@@ -74,6 +74,8 @@ def test_split_accepted_only_as_three_non_negative_fractions_summing_to_one(spli
         and abs(sum(split) - 1) <= 1e-6
         and split[0] > 0
         and split[1] > 0
+        and round(split[0] * cfg.dataset.n_samples) >= 1  # at least one example in each
+        and round(split[1] * cfg.dataset.n_samples) >= 1
     )
     assert _outcome(cfg, "dataset.split") == valid
 

@@ -19,9 +19,9 @@ import torch
 from vgx import probes
 from vgx.config import TrainConfig
 from vgx.data import Splits, load
-from vgx.model import build_model
+from vgx.model import build_model, layer_sizes
 from vgx.objective import penalty, run_accuracies, run_losses
-from vgx.train import TrainResult, resolve_device
+from vgx.train import TrainResult, cpu_threads, resolve_device, step_multiply_adds
 
 # Keys that may differ between the runs of one stack; everything else must be equal.
 PER_RUN_KEYS = {
@@ -65,7 +65,7 @@ def stack_key(cfg: TrainConfig) -> str | None:
 def bytes_per_run(cfg: TrainConfig, n_features: int, n_examples: int) -> int:
     """Memory one run adds to a stack: parameters with their gradients, optimizer state and
     snapshots (×8), and the activations of the largest forward pass kept for backward (×3)."""
-    dims = [n_features] + [cfg.width] * (cfg.depth - 1) + [1]
+    dims = layer_sizes(n_features, 1, cfg.depth, cfg.width)
     parameters = sum(a * b + b for a, b in zip(dims[:-1], dims[1:], strict=True))
     activations = n_examples * sum(dims) * 3
     return 4 * (8 * parameters + activations)
@@ -210,28 +210,33 @@ def _metrics(
     grad_means: torch.Tensor,
     before: torch.Tensor | None,
 ) -> tuple[list[dict[str, float]], list[bool]]:
-    """What `EpochProbe.measure_network` gives one run, for every run of the stack at once, and
-    per run whether its parameters are all finite."""
+    """What `EpochProbe.measure_network` gives one run, for every run of the stack at once."""
     k = grad_means.shape[0]
     preactivations: list[torch.Tensor] = []
     with probes.evaluating(stack), torch.no_grad():
         logits = stack.forward(probe.inputs.expand(k, *probe.inputs.shape), preactivations)
+        hidden = torch.stack(preactivations, dim=1) if preactivations else None
+        biases = torch.cat(stack.biases, dim=-1)
         run_penalty = _penalty(stack, cfg, lam, m)
-    return probe.measure(
-        logits, preactivations, stack.weights, stack.biases, grad_means, run_penalty, before
-    )
-
-
-def _finite(row: dict[str, float]) -> bool:
-    return all(math.isfinite(v) for v in row.values())
+    weights = probe.layers.flatten(stack.weights)
+    return probe.measure(logits, hidden, weights, biases, grad_means, run_penalty, before)
 
 
 def train_stack(cfgs: list[TrainConfig]) -> list[TrainResult]:
     """Train runs that share `stack_key` as one model; a result per run, as `vgx.train.train`."""
+    device = resolve_device(cfgs[0].device)
+    splits = load(cfgs[0].dataset).to(device)
+    outputs = 1 if splits.n_classes == 2 else splits.n_classes
+    work = step_multiply_adds(cfgs[0], splits.n_features, outputs, runs=len(cfgs))
+    with cpu_threads(device, work):
+        return _train_stack(cfgs, device, splits)
+
+
+def _train_stack(
+    cfgs: list[TrainConfig], device: torch.device, splits: Splits
+) -> list[TrainResult]:
     cfg = cfgs[0]
     k = len(cfgs)
-    device = resolve_device(cfg.device)
-    splits = load(cfg.dataset).to(device)
     started = time.perf_counter()
     stack = Stack(cfgs, splits, device)
     per_run = lambda values: torch.tensor(values, device=device)  # noqa: E731
@@ -260,7 +265,7 @@ def train_stack(cfgs: list[TrainConfig]) -> list[TrainResult]:
             if result.status != "finished":
                 continue
             result.history.append(row)
-            if not (finite[j] and _finite(row)):
+            if not finite[j]:
                 result.status, result.diverged_epoch = "diverged", epoch
                 alive[j] = False
                 with torch.no_grad():  # freeze the diverged run, keep NaN out of the stack

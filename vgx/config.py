@@ -41,6 +41,8 @@ NORMS = ("none", "batch", "layer")
 CLIP_KINDS = ("none", "value", "norm")
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "sign", "rprop")
 DEVICES = ("auto", "cpu", "cuda")
+DIGITS_IMAGES = 1797  # scikit-learn's bundled digits set, whatever dataset.n_samples says
+
 # MLflow stores vgx can write to: the embedded SQLite file, a tracking server, a database.
 TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 
@@ -156,6 +158,10 @@ def validate(cfg: TrainConfig) -> None:
         )
     if split[0] == 0 or split[1] == 0:
         raise ConfigError("dataset.split", split, "a train and a val fraction > 0")
+    n = DIGITS_IMAGES if cfg.dataset.name == "digits" else cfg.dataset.n_samples
+    if round(split[0] * n) < 1 or round(split[1] * n) < 1:  # as vgx.data.load rounds them
+        allowed = f"fractions that leave at least one training and one validation example of {n}"
+        raise ConfigError("dataset.split", split, allowed)
     _at_least("depth", cfg.depth, 1)
     _at_least("width", cfg.width, 1)
     _choice("activation", cfg.activation.name, ACTIVATIONS)

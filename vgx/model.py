@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 
 from vgx.config import TrainConfig
 
@@ -30,6 +31,11 @@ def activation_fn(name: str, slope: float = 0.01) -> Activation:
         "linear": lambda s: s,
     }
     return functions[name]
+
+
+def layer_sizes(n_in: int, n_out: int, depth: int, width: int) -> list[int]:
+    """[n_in, width, …, width, n_out]: layer i maps sizes[i] → sizes[i + 1]."""
+    return [n_in] + [width] * (depth - 1) + [n_out]
 
 
 def _normal(std: float) -> Callable[[torch.Tensor], None]:
@@ -72,7 +78,7 @@ class MLP(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        dims = [n_in] + [width] * (depth - 1) + [n_out]
+        dims = layer_sizes(n_in, n_out, depth, width)
         self.linears = nn.ModuleList()
         self.norms = nn.ModuleList()
         for i in range(depth):
@@ -110,17 +116,22 @@ class MLP(nn.Module):
     ) -> torch.Tensor:
         """Logits; when `preactivations` is a list, each hidden layer's φ input is appended."""
         h = x
-        # zip ends at the last hidden layer; identity layers are skipped (a module call is ~4 µs
-        # and seed 002's tiny net takes ~0.3 ms a pass)
+        # The Linear layers are applied as F.linear and identity layers skipped: a module call
+        # costs more than the product itself in these small nets (a pass of seed 002's net on 200
+        # examples: 0.41 ms through the modules, 0.17 ms without). zip ends at the last hidden
+        # layer.
         for i, (linear, norm) in enumerate(zip(self.linears, self.norms, strict=False)):
-            s = linear(h) if self.plain else norm(linear(h))
+            s = F.linear(h, linear.weight, linear.bias)
+            if not self.plain:
+                s = norm(s)
             if preactivations is not None:
                 preactivations.append(s)
             a = self.activation(s)
             if self.residual and i > 0:  # layers 2 … depth-1 map width → width
                 a = h + a
             h = a if self.plain else self.dropout(a)
-        return self.linears[-1](h)
+        output = self.linears[-1]
+        return F.linear(h, output.weight, output.bias)
 
 
 def build_model(cfg: TrainConfig, n_in: int, n_classes: int) -> MLP:

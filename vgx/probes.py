@@ -7,6 +7,7 @@ leading run axis, K = 1 for `vgx train`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -114,14 +115,15 @@ def saturated_and_dead_masks(
 
 
 def activity(
-    activation: Activation, preactivations: list[torch.Tensor], phi_prime_max: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per hidden layer, from its pre-activations [K, examples, units] (all hidden layers have the
-    same width): saturation, the share of (unit, example) pairs where φ′(s) < 1% of max φ′; dead,
-    the share of units whose output is exactly zero on every example. Both [K, depth − 1]."""
-    s = torch.stack(preactivations, dim=1)  # [K, layers, examples, units]: one autograd call
-    saturated, dead_units = saturated_and_dead_masks(activation, s, phi_prime_max)
-    return saturated.float().mean(dim=(-2, -1)), dead_units.float().mean(dim=-1)
+    activation: Activation, preactivations: torch.Tensor, phi_prime_max: float
+) -> torch.Tensor:
+    """[K, hidden layers, (saturation, dead)] from the hidden layers' pre-activations
+    [K, layers, examples, units] (all hidden layers have the same width): saturation, the share of
+    (unit, example) pairs where φ′(s) < 1% of max φ′; dead, the share of units whose output is
+    exactly zero on every example."""
+    saturated, dead_units = saturated_and_dead_masks(activation, preactivations, phi_prime_max)
+    per_unit = torch.stack([saturated.float().mean(dim=-2), dead_units.float()], dim=-1)
+    return per_unit.mean(dim=-2)  # every unit has as many examples: the mean of the means
 
 
 class LayerSums:
@@ -179,6 +181,11 @@ class EpochProbe:
         self.inputs = torch.cat([splits.x_train, splits.x_val])  # one pass: train, then val
         self.targets = torch.cat([splits.y_train, splits.y_val])
         self.n_train = len(splits.y_train)
+        n_val = len(splits.y_val)  # ≥ 1, as config.validate demands
+        # [(train, val), examples]: one product gives both sets' mean loss and accuracy
+        self.set_averages = torch.zeros(2, self.n_train + n_val, device=self.inputs.device)
+        self.set_averages[0, : self.n_train] = 1 / self.n_train
+        self.set_averages[1, self.n_train :] = 1 / n_val
         self.activation = activation
         self.phi_prime_max = max_derivative(activation)
         self.layers = LayerSums(initial_weights)
@@ -201,19 +208,21 @@ class EpochProbe:
         penalty: torch.Tensor,
         before: torch.Tensor | None,
     ) -> tuple[dict[str, float], bool]:
-        """`measure` for one network: its metrics, and whether its parameters are all finite."""
+        """`measure` for one network: its metrics, and whether they and its parameters are all
+        finite."""
         preactivations: list[torch.Tensor] = []
         with evaluating(model), torch.no_grad():
             logits = model(self.inputs, preactivations)
-        one_run = lambda tensors: [t.unsqueeze(0) for t in tensors]  # noqa: E731  the K = 1 axis
-        rows, finite = self.measure(
-            logits.unsqueeze(0),
-            one_run(preactivations),
-            one_run(model.weights()),
-            one_run(model.biases()),
-            grad_means.unsqueeze(0),
+            hidden = torch.stack(preactivations)[None] if preactivations else None
+            biases = torch.cat(model.biases())
+        rows, finite = self.measure(  # [None]: the K = 1 axis
+            logits[None],
+            hidden,
+            self.layers.flatten(model.weights())[None],
+            biases[None],
+            grad_means[None],
             penalty.reshape(1),
-            None if before is None else before.unsqueeze(0),
+            None if before is None else before[None],
         )
         return rows[0], finite[0]
 
@@ -225,30 +234,27 @@ class EpochProbe:
     def measure(
         self,
         logits: torch.Tensor,
-        preactivations: list[torch.Tensor],
-        weights: list[torch.Tensor],
-        biases: list[torch.Tensor],
+        preactivations: torch.Tensor | None,
+        weights: torch.Tensor,
+        biases: torch.Tensor,
         grad_means: torch.Tensor,
         penalty: torch.Tensor,
         before: torch.Tensor | None,
     ) -> tuple[list[dict[str, float]], list[bool]]:
-        """Rows of metrics per run, and per run whether all its parameters are finite.
+        """Rows of metrics per run, and per run whether all its metrics and parameters are
+        finite (False: the run diverged).
 
-        `logits` [K, n_train + n_val, outputs] and `preactivations` (each [K, n, units]) come from
-        an eval-mode forward pass over `self.inputs`; weights are [K, out, in], biases [K, out],
+        `logits` [K, n_train + n_val, outputs] and the hidden layers' `preactivations`
+        [K, layers, n_train + n_val, units] (None at depth 1) come from an eval-mode forward pass
+        over `self.inputs`; weights [K, P] as `LayerSums.flatten` lays them out, biases [K, B],
         grad_means [K, 2·depth] (weights' then biases'), penalty [K], before [K, P] or None.
         """
         n = self.n_train
-        losses = example_losses(logits, self.targets)
-        hits = example_hits(logits, self.targets)
-        head = [  # the mean of an empty validation set is NaN
-            losses[:, :n].mean(dim=1),
-            hits[:, :n].mean(dim=1),
-            losses[:, n:].mean(dim=1),
-            hits[:, n:].mean(dim=1),
-            penalty,
-        ]
-        now = self.layers.flatten(weights)
+        per_example = torch.stack(
+            [example_losses(logits, self.targets), example_hits(logits, self.targets)], dim=-1
+        )  # [K, examples, (loss, hit)]
+        set_means = self.set_averages @ per_example  # [K, (train, val), (loss, hit)]
+        now = weights
         if before is None:  # epoch 0: no step yet
             weight_norms, moved = self.layers.norms(now, now - self.initial)
             ratio = torch.zeros_like(weight_norms)
@@ -266,14 +272,17 @@ class EpochProbe:
             change,
             ratio,
         ]
-        columns = [torch.stack(head, dim=-1), torch.stack(per_layer, dim=-1).flatten(1)]
-        if preactivations:  # depth 1 has no hidden layer
-            val = [s[:, n:] for s in preactivations]
-            hidden = activity(self.activation, val, self.phi_prime_max)
-            columns.append(torch.stack(hidden, dim=-1).flatten(1))
-        all_biases = torch.cat([b.flatten(1) for b in biases], dim=-1)
-        finite = torch.isfinite(now).all(dim=-1) & torch.isfinite(all_biases).all(dim=-1)
-        columns.append(finite.to(now.dtype).unsqueeze(-1))
+        columns = [
+            set_means.flatten(1),
+            penalty.unsqueeze(-1),
+            torch.stack(per_layer, dim=-1).flatten(1),
+        ]
+        if preactivations is not None:  # depth 1 has no hidden layer
+            val = preactivations[:, :, n:]
+            columns.append(activity(self.activation, val, self.phi_prime_max).flatten(1))
+        # finite weights show in their norms; the biases' largest |b| is finite iff they all are
+        columns.append(biases.abs().amax(dim=-1, keepdim=True))
         values = torch.cat(columns, dim=-1).tolist()
         rows = [dict(zip(self._names, row[:-1], strict=True)) for row in values]
-        return rows, [row[-1] == 1.0 for row in values]
+        finite = [all(map(math.isfinite, row)) for row in values]
+        return rows, finite
