@@ -5,10 +5,12 @@ from __future__ import annotations
 import socket
 import time
 
+import pandas as pd
 import pytest
 
 from vgx.cli import EXIT_USER_ERROR, main
-from vgx.report import diagnose
+from vgx.figures import layer_profile, run_settings, spread
+from vgx.report import _local_folder, diagnose
 
 
 @pytest.mark.parametrize(
@@ -80,3 +82,60 @@ def test_report_of_an_experiment_writes_table_and_figures(store_with_one_run, ca
     assert (folder / "runs.csv").read_text().count("\n") == 2  # header + one run
     assert (folder / "figures" / "loss_curves.png").exists()
     assert "1 runs" in capsys.readouterr().out
+
+
+def _run(seed: int, lam: str, depth: int = 2) -> pd.Series:
+    return pd.Series(
+        {"params.seed": str(seed), "params.regularizer.lam": lam, "params.depth": str(depth)}
+    )
+
+
+def _history(values: list[float], grads: tuple[float, float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "epoch": range(len(values)),
+            "loss/train": values,
+            "grad_norm/layer_1": [grads[0]] * len(values),
+            "grad_norm/layer_2": [grads[1]] * len(values),
+        }
+    )
+
+
+def test_runs_that_differ_only_in_seed_form_one_setting_in_numeric_order():
+    rows = [
+        ("", _run(0, "0.1"), _history([1.0], (1, 1))),
+        ("", _run(1, "0.01"), _history([1.0], (1, 1))),
+        ("", _run(1, "0.1"), _history([1.0], (1, 1))),
+        ("", _run(0, "0.01"), _history([1.0], (1, 1))),
+    ]
+    settings = run_settings(rows, ["regularizer.lam", "seed"])
+    assert list(settings) == ["regularizer.lam=0.01", "regularizer.lam=0.1"]
+    assert [run["params.seed"] for run, _ in settings["regularizer.lam=0.1"]] == ["0", "1"]
+
+
+def test_without_a_varied_seed_every_run_is_its_own_line():
+    rows = [("a", _run(0, "0.1"), _history([1.0], (1, 1))), ("b", _run(0, "0"), None)]
+    assert list(run_settings(rows, ["regularizer.lam"])) == ["a", "b"]
+
+
+def test_a_setting_is_drawn_as_median_and_min_max_over_its_seeds():
+    members = [
+        (_run(0, "0"), _history([3.0, 2.0, 1.0], (1e-4, 1.0))),
+        (_run(1, "0"), _history([5.0, 4.0], (1e-2, 3.0))),  # diverged after epoch 1
+        (_run(2, "0"), _history([4.0, 0.0, 2.0], (1e-3, 2.0))),
+    ]
+    curve = spread(members, "loss/train")
+    assert curve["median"].tolist() == [4.0, 2.0, 1.5]  # epoch 2: the two runs that lasted
+    assert curve["low"].tolist() == [3.0, 0.0, 1.0]
+    assert curve["high"].tolist() == [5.0, 4.0, 2.0]
+    profile = layer_profile(members, "first")
+    assert profile.index.tolist() == [1, 2]
+    assert profile["median"].tolist() == [1e-3, 2.0]
+    assert profile["low"].tolist() == [1e-4, 1.0]
+
+
+def test_histories_are_read_in_place_from_local_artifact_folders(tmp_path):
+    assert _local_folder(tmp_path.as_uri()) == tmp_path
+    assert _local_folder(str(tmp_path)) == tmp_path
+    assert _local_folder("mlflow-artifacts:/1/abc/artifacts") is None
+    assert _local_folder("s3://bucket/1/abc/artifacts") is None

@@ -159,38 +159,51 @@ def _save(fig, path: Path, tight: bool = True, close: bool = True) -> Path:
 
 
 def report_figures(runs, folder: Path, title: str) -> list[Path]:
-    """The sweep's pictures; each appears only where the keys it compares vary."""
+    """The sweep's pictures; each appears only where the keys it compares vary. Runs that differ
+    only in `seed` are drawn as one line per setting, the median over the seeds in a band from
+    min to max: 64 runs of 4 settings read as 4 lines, not 64."""
     from vgx.report import label
 
     plt = _pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     table, histories, varied = runs.table, runs.histories, runs.varied
-    legend_title = ", ".join(k.removesuffix(".name") for k in varied) or None
     rows = [(label(run, varied), run, histories.get(run["run_id"])) for _, run in table.iterrows()]
     rows = [(name, run, h) for name, run, h in rows if h is not None and not h.empty]
     paths = []
     if not rows:
         return paths
-    many = len(rows) > 8
+    settings = run_settings(rows, varied)
+    over_seeds = any(len(members) > 1 for members in settings.values())
+    shown = [k for k in varied if k != "seed"] if over_seeds else varied
+    legend_title = ", ".join(k.removesuffix(".name") for k in shown) or None
+    if over_seeds:
+        seeds = max(len(members) for members in settings.values())
+        title = f"{title} (median of {seeds} seeds, band: min–max)"
+    many = len(settings) > 8
 
     def finish(ax, fig, name: str) -> None:
-        # beside the plot, never over the curves; many runs get a smaller font and two columns
+        # beside the plot, never over the curves; many lines get a smaller font and two columns
         ax.legend(
             title=legend_title,
             fontsize="x-small" if many else "small",
-            ncol=2 if len(rows) > 16 else 1,
+            ncol=2 if len(settings) > 16 else 1,
             loc="upper left",
             bbox_to_anchor=(1.02, 1.0),
         )
         paths.append(_save(fig, folder / name))
 
+    def draw(ax, name: str, frame, style: str = "-", colour=None, label=None) -> None:  # noqa: ANN001
+        """The setting's median line, and its band where it has several seeds."""
+        (line,) = ax.plot(frame.index, frame["median"], style, color=colour, label=label or name)
+        if over_seeds:
+            ax.fill_between(
+                frame.index, frame["low"], frame["high"], color=line.get_color(), alpha=0.15
+            )
+
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), sharey=True)
-    for name, run, history in rows:
-        depth = int(run["params.depth"])
-        layers = list(range(1, depth + 1))
-        for ax, index in zip(axes, (0, -1), strict=True):
-            values = [history[f"grad_norm/layer_{i}"].iloc[index] for i in layers]
-            ax.plot(layers, values, marker="o", markersize=3, label=name)
+    for name, members in settings.items():
+        for ax, at in zip(axes, ("first", "last"), strict=True):
+            draw(ax, name, layer_profile(members, at))
     axes[0].set(title="at initialisation (epoch 0)", xlabel="layer (1 = input side)")
     axes[1].set(title="after the last epoch", xlabel="layer (1 = input side)")
     axes[0].set(ylabel="‖∂J/∂W‖ (log scale)", yscale="log")
@@ -198,23 +211,23 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     finish(axes[1], fig, "grad_norm_by_layer.png")
 
     fig, ax = plt.subplots(figsize=(11, 4.6))
-    for name, _, history in rows:
-        ax.plot(history["epoch"], history["weight_change/layer_1"], label=name)
+    change = {name: spread(members, "weight_change/layer_1") for name, members in settings.items()}
+    for name, frame in change.items():
+        draw(ax, name, frame)
     ax.set(
         xlabel="epoch",
         ylabel="‖W₁(t) − W₁(0)‖ / ‖W₁(0)‖ (log scale)",
-        yscale="symlog"
-        if _spans_decades([h["weight_change/layer_1"] for *_, h in rows])
-        else "linear",
+        yscale="symlog" if _spans_decades([f["median"] for f in change.values()]) else "linear",
         title=f"First-layer weight change — {title}",
     )
     finish(ax, fig, "first_layer_weight_change.png")
 
     fig, ax = plt.subplots(figsize=(11, 4.6))
-    for i, (name, _, history) in enumerate(rows):
+    for i, (name, members) in enumerate(settings.items()):
         colour = COLOURS[i % len(COLOURS)]
-        ax.plot(history["epoch"], history["loss/train"], "-", color=colour, label=f"{name} (train)")
-        ax.plot(history["epoch"], history["loss/val"], "--", color=colour)
+        draw(ax, name, spread(members, "loss/train"), "-", colour, f"{name} (train)")
+        val = spread(members, "loss/val")  # no band: two overlapping bands read as one blob
+        ax.plot(val.index, val["median"], "--", color=colour)
     ax.set(xlabel="epoch", ylabel="cross-entropy loss (nats); dashed: validation")
     ax.set_title(f"Loss curves — {title}")
     finish(ax, fig, "loss_curves.png")
@@ -224,6 +237,63 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     if "depth" in varied:
         paths.append(_initial_norm_against_depth(plt, rows, folder, title))
     return paths
+
+
+def run_settings(rows: list, varied: list[str]) -> dict[str, list]:
+    """The runs grouped by setting: every varied key but `seed` equal. Without a varied seed,
+    every run is its own setting (named by `rows`' labels)."""
+    from vgx.report import label
+
+    if "seed" not in varied:
+        return {name: [(run, history)] for name, run, history in rows}
+    others = [k for k in varied if k != "seed"]
+    settings: dict[str, list] = {}
+    order: dict[str, tuple] = {}
+    for _, run, history in rows:
+        name = label(run, others) if others else "all runs"
+        settings.setdefault(name, []).append((run, history))
+        order[name] = tuple(_sort_key(run.get(f"params.{k}")) for k in others)
+    return {name: settings[name] for name in sorted(settings, key=order.__getitem__)}
+
+
+def _sort_key(value: object) -> tuple:
+    """Params come back as strings: 0.001 before 0.01 before 0.1, numbers before words."""
+    try:
+        return (0, float(str(value)), "")
+    except ValueError:
+        return (1, 0.0, str(value))
+
+
+def spread(members: list, key: str):  # noqa: ANN201 - a pandas DataFrame
+    """Per epoch: median, low (min) and high (max) of `key` over the runs; a run that stopped
+    early (diverged) counts while it lasted."""
+    import pandas as pd
+
+    return _band(pd.concat([history.set_index("epoch")[key] for _, history in members], axis=1))
+
+
+def _band(values):  # noqa: ANN001, ANN202 - pandas DataFrames: one column per run
+    import pandas as pd
+
+    return pd.DataFrame(
+        {"median": values.median(axis=1), "low": values.min(axis=1), "high": values.max(axis=1)}
+    )
+
+
+def layer_profile(members: list, at: str):  # noqa: ANN201 - a pandas DataFrame
+    """Per layer: median, low and high of ‖∂J/∂W_i‖ at the first or last recorded epoch."""
+    import pandas as pd
+
+    columns = []
+    for run, history in members:
+        depth = int(run["params.depth"])
+        row = history.iloc[0 if at == "first" else -1]
+        columns.append(
+            pd.Series(
+                [row[f"grad_norm/layer_{i}"] for i in range(1, depth + 1)], range(1, depth + 1)
+            )
+        )
+    return _band(pd.concat(columns, axis=1))
 
 
 def _spans_decades(series_list) -> bool:
