@@ -65,3 +65,29 @@ def test_the_command_line_check_composes_as_compose_does(loader) -> None:  # noq
     composer = _JobComposer("config")
     for job in JOBS[:-1] * 2:
         assert _plain(composer(job)) == _plain(compose("config", overrides=job)), job
+
+
+def test_the_launcher_gets_the_config_the_sweeper_checked(loader) -> None:  # noqa: ANN001
+    master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+    composer = SweepComposer(loader)
+    checked = composer.load_sweep_config(master, ["seed=3"])  # the sweeper's check
+    assert composer.load_sweep_config(master, ["seed=3"]) is checked  # the launcher's
+    again = composer.load_sweep_config(master, ["seed=3"])
+    assert again is not checked and _plain(again) == _plain(checked)
+
+
+def test_a_repeated_job_gets_a_config_of_its_own(loader, tmp_path) -> None:  # noqa: ANN001
+    from types import SimpleNamespace
+
+    from vgx.launch import _load_jobs
+
+    master = loader.load_configuration(
+        "config", overrides=[f"hydra.sweep.dir={tmp_path}"], run_mode=RunMode.MULTIRUN
+    )
+    context = SimpleNamespace(config_loader=SweepComposer(loader))
+    for job in (["seed=3"], ["seed=3"]):  # the sweeper's check of a sweep with seed=3,3
+        context.config_loader.load_sweep_config(master, job)
+    first, second = _load_jobs(master, context, [["seed=3"], ["seed=3"]], 0)
+    assert first.hydra_cfg is not second.hydra_cfg
+    assert (first.hydra_cfg.hydra.job.num, second.hydra_cfg.hydra.job.num) == (0, 1)
+    assert first.output_dir != second.output_dir

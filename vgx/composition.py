@@ -11,6 +11,7 @@ values with Hydra's own override function, they come out equal to Hydra's (teste
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 
 
@@ -31,11 +32,10 @@ def split_overrides(lines: Sequence[str], base, groups: set[str]) -> tuple[list,
     """(the overrides that choose configs, the plain `key=value` ones) for `lines`, or None when
     a value's key is not a plain value in `base` (then Hydra composes the job and says why).
     With no `base` yet, only the split."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import DictConfig, OmegaConf
 
     structural, values = [], []
-    for override in OverridesParser.create().parse_overrides(list(lines)):
+    for override in map(_parsed, lines):
         key = override.key_or_group
         plain = not (
             override.is_add()
@@ -54,6 +54,15 @@ def split_overrides(lines: Sequence[str], base, groups: set[str]) -> tuple[list,
         if found is KeyError or isinstance(found, DictConfig):  # a list is a value
             return None
     return structural, values
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(line: str):  # noqa: ANN202 - Hydra's Override, treated as read-only
+    """One override line parsed by Hydra's grammar, once: a sweep's jobs repeat most of their
+    lines (the launcher, the parent run, `regularizer=l2`) and each parse costs ~2 ms."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides([line])[0]
 
 
 def apply_values(cfg, values: list) -> None:  # noqa: ANN001
@@ -88,11 +97,22 @@ class SweepComposer:
         self._loader = loader
         self._bases: dict[tuple[str, ...], object] = {}
         self._groups: set[str] | None = None
+        # Hydra's sweeper composes every job to check it and drops the result; the launcher then
+        # asks for the same job: it gets the checked config instead of a second composition.
+        self._checked: dict[tuple[str, ...], object] = {}
 
     def __getattr__(self, name: str):
         return getattr(self._loader, name)
 
     def load_sweep_config(self, master_config, sweep_overrides: Sequence[str]):  # noqa: ANN001
+        key = tuple(sweep_overrides)
+        if key in self._checked:
+            return self._checked.pop(key)
+        cfg = self._compose(master_config, sweep_overrides)
+        self._checked[key] = cfg
+        return cfg
+
+    def _compose(self, master_config, sweep_overrides: Sequence[str]):  # noqa: ANN001, ANN202
         from hydra._internal.config_loader_impl import get_overrides_dirname
         from omegaconf import OmegaConf
 

@@ -65,9 +65,14 @@ def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> li
     from vgx.tracking import tracking_uri
 
     jobs = []
+    handed_out: set[int] = set()
     for i, overrides in enumerate(job_overrides):
         index = initial_job_idx + i
         sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+        if id(sweep_config) in handed_out:  # a repeated job: the composer's cache gave it twice
+            sweep_config = copy.deepcopy(sweep_config)
+            OmegaConf.set_readonly(sweep_config.hydra, None)  # set_config below froze the first
+        handed_out.add(id(sweep_config))
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = f"batched_{index}"
             sweep_config.hydra.job.num = index
