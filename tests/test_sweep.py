@@ -181,3 +181,27 @@ def test_a_real_study_runs_end_to_end_and_judges_its_claim(workdir):
     runs = client.search_runs([experiment.experiment_id])
     assert sum(r.data.tags.get("vgx.study") == "dying_relu" for r in runs) == 1
     assert sum(r.data.tags.get("vgx.launcher") == "batched" for r in runs) == 8  # 2 × 2 × 2 seeds
+
+
+@pytest.mark.slow
+def test_the_vgx_command_leaves_a_batched_sweep_whole_when_it_exits_fast(workdir):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    vgx = shutil.which("vgx") or str(Path(sys.executable).parent / "vgx")
+    done = subprocess.run(
+        [vgx, "train", "-m", "hydra/launcher=batched", "seed=0,1", "depth=2,3", "epochs=2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().splitlines()[-1].startswith("vgx: sweep ")  # flushed before exit
+    uri = _uri(workdir)
+    (parent,) = _runs(uri, **{"vgx.kind": "sweep"})
+    children = _runs(uri, **{"mlflow.parentRunId": parent.info.run_id})
+    assert len(children) == 4
+    assert all(c.info.status == "FINISHED" for c in [parent, *children])
+    assert all(len(c.data.metrics) > 20 for c in children)

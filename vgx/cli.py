@@ -101,7 +101,21 @@ def train_command(args: list[str]) -> int:
     from vgx.sweep import run_sweep
 
     run_sweep(app, args, plan)
+    _exit_fast_after_batched_sweep()
     return 0
+
+
+def _exit_fast_after_batched_sweep() -> None:
+    """The batched launcher has shut its workers down when the sweep returns: nothing is left for
+    the interpreter's teardown to wait for (a joblib or Ray launcher may leave workers that do)."""
+    global _exit_fast
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        target = str(HydraConfig.get().launcher._target_)
+    except ValueError:  # not set: the basic launcher resets it after each job
+        return
+    _exit_fast = target.endswith(".BatchedLauncher")
 
 
 def _hydra_app():
@@ -142,6 +156,7 @@ def study_command(args: list[str]) -> int:
 
     enable()
     run_sweep(_hydra_app(), train_args, plan, study=name)
+    _exit_fast_after_batched_sweep()
     return 0
 
 
@@ -210,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The `vgx` command: main(), then, after a single run, exit without the interpreter's teardown
-    of torch and Hydra (1–2 s, more than a default run's training). The run has been closed and
-    every file written by then; the output streams and log files are flushed here."""
+    """The `vgx` command: main(), then, after a single run or a batched sweep, exit without the
+    interpreter's teardown of torch and Hydra (1–2 s, more than a default run's training). The
+    runs have been closed and every file written by then; the output streams and log files are
+    flushed here."""
     import logging
 
     code = main()
