@@ -215,7 +215,7 @@ def _metrics(
     preactivations: list[torch.Tensor] = []
     with probes.evaluating(stack), torch.no_grad():
         logits = stack.forward(probe.inputs.expand(k, *probe.inputs.shape), preactivations)
-        hidden = torch.stack(preactivations, dim=1) if preactivations else None
+        hidden = probe.validation_part(preactivations)
         biases = torch.cat(stack.biases, dim=-1)
         run_penalty = _penalty(stack, cfg, lam, m)
     weights = probe.layers.flatten(stack.weights)

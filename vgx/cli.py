@@ -87,10 +87,10 @@ def train_command(args: list[str]) -> int:
     from vgx.preflight import check_command_line
     from vgx.recording import enable, prestart
 
-    plan = check_command_line(args, conf_dir())
     enable()  # runs trained in this process record in a recording process
-    if not plan.multirun:
-        prestart()  # MLflow's import there now, beside torch's here
+    if not {"-m", "--multirun"} & set(args):
+        prestart()  # MLflow's import there from now, beside the command-line check and torch here
+    plan = check_command_line(args, conf_dir())
     app = _hydra_app()
     if not plan.multirun:
         global _exit_fast

@@ -213,7 +213,7 @@ class EpochProbe:
         preactivations: list[torch.Tensor] = []
         with evaluating(model), torch.no_grad():
             logits = model(self.inputs, preactivations)
-            hidden = torch.stack(preactivations)[None] if preactivations else None
+            hidden = self.validation_part(preactivations, run_axis=False)
             biases = torch.cat(model.biases())
         rows, finite = self.measure(  # [None]: the K = 1 axis
             logits[None],
@@ -225,6 +225,19 @@ class EpochProbe:
             None if before is None else before[None],
         )
         return rows[0], finite[0]
+
+    def validation_part(
+        self, preactivations: list[torch.Tensor], run_axis: bool = True
+    ) -> torch.Tensor | None:
+        """The hidden layers' pre-activations on the validation examples, [K, layers, n_val,
+        units], from those of the whole pass (each [K, n, units], or [n, units] without the run
+        axis); None at depth 1."""
+        if not preactivations:
+            return None
+        n = self.n_train
+        if run_axis:
+            return torch.stack([s[:, n:] for s in preactivations], dim=1)
+        return torch.stack([s[n:] for s in preactivations])[None]
 
     def snapshot(self, weights: list[torch.Tensor]) -> torch.Tensor:
         """The weights before the epoch's last step, for its update ratio."""
@@ -244,12 +257,11 @@ class EpochProbe:
         """Rows of metrics per run, and per run whether all its metrics and parameters are
         finite (False: the run diverged).
 
-        `logits` [K, n_train + n_val, outputs] and the hidden layers' `preactivations`
-        [K, layers, n_train + n_val, units] (None at depth 1) come from an eval-mode forward pass
-        over `self.inputs`; weights [K, P] as `LayerSums.flatten` lays them out, biases [K, B],
+        `logits` [K, n_train + n_val, outputs] and the hidden layers' `preactivations` on the
+        validation examples (`validation_part`) come from an eval-mode forward pass over
+        `self.inputs`; weights [K, P] as `LayerSums.flatten` lays them out, biases [K, B],
         grad_means [K, 2·depth] (weights' then biases'), penalty [K], before [K, P] or None.
         """
-        n = self.n_train
         per_example = torch.stack(
             [example_losses(logits, self.targets), example_hits(logits, self.targets)], dim=-1
         )  # [K, examples, (loss, hit)]
@@ -278,8 +290,7 @@ class EpochProbe:
             torch.stack(per_layer, dim=-1).flatten(1),
         ]
         if preactivations is not None:  # depth 1 has no hidden layer
-            val = preactivations[:, :, n:]
-            columns.append(activity(self.activation, val, self.phi_prime_max).flatten(1))
+            columns.append(activity(self.activation, preactivations, self.phi_prime_max).flatten(1))
         # finite weights show in their norms; the biases' largest |b| is finite iff they all are
         columns.append(biases.abs().amax(dim=-1, keepdim=True))
         values = torch.cat(columns, dim=-1).tolist()

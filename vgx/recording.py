@@ -80,6 +80,7 @@ class RecordingProcess:
         self._tokens = itertools.count(1)
         self._replies: dict[int, list[tuple]] = {}
         self._lock = threading.Lock()
+        self._used = False
         self.process = context.Process(target=serve, args=(theirs,), daemon=True, name="vgx-rec")
         with _ctrl_c_ignored():  # inherited through exec: a terminal's Ctrl-C leaves it running
             self.process.start()
@@ -88,9 +89,11 @@ class RecordingProcess:
 
     def close(self, timeout: float = 60.0) -> None:
         """Let the recorder finish what it was sent and stop (at exit: before multiprocessing
-        would terminate it)."""
+        would terminate it). One that was never sent anything is not waited for (a command
+        line refused before any run: its one line should not wait for MLflow's import)."""
         self._connection.close()
-        self.process.join(timeout)
+        if self._used:
+            self.process.join(timeout)
 
     def alive(self) -> bool:
         return self.process.is_alive()
@@ -99,6 +102,7 @@ class RecordingProcess:
         return next(self._tokens)
 
     def send(self, message: tuple) -> None:
+        self._used = True
         try:
             with self._lock:
                 self._connection.send(message)
