@@ -43,10 +43,9 @@ format: install ## apply ruff's formatting and safe fixes
 ui: install ## MLflow UI on 127.0.0.1:5000 over outputs/mlflow.db
 	$(BIN)/vgx ui $(ARGS)
 
-bench: install ## timing figures (see bench/)
+bench: install ## timing figures, about 15 minutes (see bench/)
 	$(BIN)/python bench/single_run.py
-	$(BIN)/python bench/sweep.py
-	$(BIN)/python bench/batched.py
+	$(BIN)/python bench/batched.py --full
 
 studies: install ## run every study and collect the verdicts in outputs/reports/studies.md
 	@for s in $(STUDIES); do $(BIN)/vgx study $$s || exit 1; done

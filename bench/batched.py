@@ -4,7 +4,7 @@
 
 1. a 64-run sweep of the default network (16 seeds × 4 values of λ, 100 epochs, every probe and
    metric recorded) with hydra/launcher=batched, against a single `vgx train` (whole processes);
-   with --full also the basic and joblib launchers (about 5 minutes each on 2 cores);
+   with --full also the basic and joblib launchers (about 2 minutes each on 2 cores);
 2. training throughput of a stack (in-process, probes included, recording excluded) for
    K = 1, 4, 16, 64, 256 runs;
 3. training time of one run (in-process) against depth and width.
