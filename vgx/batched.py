@@ -19,7 +19,7 @@ import torch
 from vgx import probes
 from vgx.config import TrainConfig
 from vgx.data import Splits, load
-from vgx.model import build_model, layer_sizes
+from vgx.model import build_model, layer_sizes, output_units
 from vgx.objective import penalty, run_accuracies, run_losses
 from vgx.train import TrainResult, cpu_threads, resolve_device, step_multiply_adds
 
@@ -226,7 +226,7 @@ def train_stack(cfgs: list[TrainConfig]) -> list[TrainResult]:
     """Train runs that share `stack_key` as one model; a result per run, as `vgx.train.train`."""
     device = resolve_device(cfgs[0].device)
     splits = load(cfgs[0].dataset).to(device)
-    outputs = 1 if splits.n_classes == 2 else splits.n_classes
+    outputs = output_units(splits.n_classes)
     work = step_multiply_adds(cfgs[0], splits.n_features, outputs, runs=len(cfgs))
     with cpu_threads(device, work):
         return _train_stack(cfgs, device, splits)

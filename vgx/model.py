@@ -33,6 +33,11 @@ def activation_fn(name: str, slope: float = 0.01) -> Activation:
     return functions[name]
 
 
+def output_units(n_classes: int) -> int:
+    """One logit for two classes (binary cross-entropy), one per class otherwise."""
+    return 1 if n_classes == 2 else n_classes
+
+
 def layer_sizes(n_in: int, n_out: int, depth: int, width: int) -> list[int]:
     """[n_in, width, …, width, n_out]: layer i maps sizes[i] → sizes[i + 1]."""
     return [n_in] + [width] * (depth - 1) + [n_out]
@@ -138,7 +143,7 @@ def build_model(cfg: TrainConfig, n_in: int, n_classes: int) -> MLP:
     """The network of `cfg`, initialised from the current torch random state."""
     model = MLP(
         n_in=n_in,
-        n_out=1 if n_classes == 2 else n_classes,
+        n_out=output_units(n_classes),
         depth=cfg.depth,
         width=cfg.width,
         activation=activation_fn(cfg.activation.name, cfg.activation.slope),

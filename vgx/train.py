@@ -12,7 +12,7 @@ import torch
 from vgx import probes
 from vgx.config import TrainConfig
 from vgx.data import Splits, load
-from vgx.model import MLP, build_model, layer_sizes
+from vgx.model import MLP, build_model, layer_sizes, output_units
 from vgx.objective import data_loss, penalty
 from vgx.optim import build_optimizer, clip_gradients
 
@@ -102,7 +102,7 @@ def train(
     The same cfg and seed give the same history on the CPU."""
     device = resolve_device(cfg.device)
     splits = load(cfg.dataset).to(device)
-    outputs = 1 if splits.n_classes == 2 else splits.n_classes
+    outputs = output_units(splits.n_classes)
     with cpu_threads(device, step_multiply_adds(cfg, splits.n_features, outputs)):
         return _train(cfg, device, splits, on_epoch, should_stop)
 
