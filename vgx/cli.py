@@ -26,9 +26,9 @@ examples:
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
-# Set by a command after which nothing but this process is left to finish (one `vgx train` run):
-# `run()` may then skip the interpreter's teardown. A sweep's launcher may leave worker processes
-# (joblib's) whose clean shutdown happens at normal exit.
+# Set by a command after which nothing but this process is left to finish (one `vgx train` run,
+# a batched sweep): `run()` may then skip the interpreter's teardown. Other launchers may leave
+# worker processes (joblib's) whose clean shutdown happens at normal exit.
 _exit_fast = False
 
 
