@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,14 +19,22 @@ from mlflow.tracking import MlflowClient
 from vgx.cli import EXIT_INTERRUPTED
 
 
-def _wait_for(condition, timeout: float, what: str):
+def _wait_for(condition, timeout: float, what: str, process: subprocess.Popen | None = None):
+    """condition()'s first true value; fails at once with the process's output if it ends first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
+        if process is not None and process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"vgx ended ({process.returncode}) before {what}:\n{out}\n{err}")
         time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    output = ""
+    if process is not None:
+        process.kill()
+        output = "\n".join(process.communicate())
+    raise AssertionError(f"timed out waiting for {what}\n{output}")
 
 
 def _runs(uri: str):
@@ -35,6 +44,18 @@ def _runs(uri: str):
         return client.search_runs(experiments) if experiments else []
     except Exception:  # the store is being created by the other process
         return []
+
+
+def _metric_recorded(database: Path, key: str) -> bool:
+    """Read-only: the test must not create the store that the process under test is creating."""
+    if not database.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            query = "SELECT 1 FROM metrics WHERE key = ? LIMIT 1"
+            return db.execute(query, (key,)).fetchone() is not None
+    except sqlite3.Error:  # no tables yet
+        return False
 
 
 def _signal_once_training(args: list[str], sig: signal.Signals, uri: str, cwd: Path):
@@ -49,9 +70,10 @@ def _signal_once_training(args: list[str], sig: signal.Signals, uri: str, cwd: P
     )
     try:
         _wait_for(
-            lambda: [r for r in _runs(uri) if "loss/train" in r.data.metrics],
+            lambda: _metric_recorded(Path(uri.removeprefix("sqlite:///")), "loss/train"),
             120,
             "the first metrics",
+            process,
         )
         process.send_signal(sig)
         _, err = process.communicate(timeout=60)

@@ -3,10 +3,15 @@ the training; one batch is cheap)."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import os
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from vgx.errors import UsageError
 
@@ -19,6 +24,18 @@ FLUSH_EVERY_S = float(os.environ.get("VGX_FLUSH_SECONDS", "10"))
 
 # Tries of a write that SQLite refused as "database is locked" (backoff 0.05 s doubling up to 2 s).
 LOCKED_RETRIES = 12
+
+# How long the first open of a new SQLite store waits for another process creating its tables.
+STORE_CREATION_WAIT_S = 30.0
+# What the loser of two processes creating MLflow's tables at once is told by SQLite or MLflow.
+CREATION_RACE_SIGNS = (
+    "already exists",
+    "duplicate column",
+    "no such table",
+    "out-of-date database schema",
+    "migration expected to match",
+    "locked",
+)
 
 # Comma-separated parent run ids of the sweeps a run belongs to (a reused run joins several).
 SWEEPS_TAG = "sweeps"
@@ -81,9 +98,55 @@ def mlflow_client(uri: str):
     for chatty in ("mlflow", "alembic"):  # table creation logs at INFO; vgx prints its own summary
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri)
+    if not uri.startswith("sqlite:///") or uri in _opened_stores:
+        return MlflowClient(tracking_uri=uri)
+    database = Path(uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    client = open_sqlite_store(lambda: MlflowClient(tracking_uri=uri), database)
+    _opened_stores.add(uri)
+    return client
+
+
+_opened_stores: set[str] = set()
+
+
+def open_sqlite_store(make_client: Callable[[], Any], database: Path) -> Any:
+    """make_client()'s client, whose store it opens (creating its tables if it is new) without
+    racing another process.
+
+    MLflow creates a new store's tables on first access, unlocked: of two processes that do it at
+    once, one fails ("table experiments already exists": `vgx ui` started beside a first run,
+    parallel jobs, a script watching the store). vgx's processes take turns on a lock file; one
+    outside vgx (MLflow's own UI, a notebook) that creates it meanwhile is waited for.
+    """
+    deadline = time.monotonic() + STORE_CREATION_WAIT_S
+    with _store_creation_lock(database):
+        while True:
+            try:
+                return make_client()  # MLflow opens the store as it makes the client
+            except Exception as exc:  # SQLAlchemy's, MLflow's and Alembic's errors all say it
+                message = str(exc).lower()
+                racing = any(sign in message for sign in CREATION_RACE_SIGNS)
+                if not racing or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def _store_creation_lock(database: Path):
+    """An exclusive lock per database file, outside its folder (nothing left beside the store)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the wait for the other creator is all there is
+        yield
+        return
+    key = hashlib.sha256(str(database.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"vgx-store-{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def experiment_id(client, name: str, uri: str) -> str:

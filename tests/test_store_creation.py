@@ -1,0 +1,100 @@
+"""A new SQLite store opened by two processes at once: neither fails (MLflow alone fails one)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from vgx import tracking
+
+
+def _failing_then(errors: list[str], calls: list[float]):
+    """A make_client that raises each of `errors` in turn, then returns "client"."""
+
+    def make_client():
+        calls.append(time.monotonic())
+        if len(calls) <= len(errors):
+            raise OperationalError("CREATE TABLE …", {}, Exception(errors[len(calls) - 1]))
+        return "client"
+
+    return make_client
+
+
+def test_a_store_another_process_is_creating_is_waited_for(tmp_path):
+    calls: list[float] = []
+    race = ["table experiments already exists", "duplicate column name: step"]
+    client = tracking.open_sqlite_store(_failing_then(race, calls), tmp_path / "mlflow.db")
+    assert client == "client"
+    assert len(calls) == 3
+
+
+def test_any_other_store_error_is_raised_at_once(tmp_path):
+    calls: list[float] = []
+    make_client = _failing_then(["unable to open database file"], calls)
+    with pytest.raises(OperationalError, match="unable to open"):
+        tracking.open_sqlite_store(make_client, tmp_path / "mlflow.db")
+    assert len(calls) == 1
+
+
+def test_a_creator_that_never_finishes_is_waited_for_only_so_long(tmp_path, monkeypatch):
+    monkeypatch.setattr(tracking, "STORE_CREATION_WAIT_S", 0.3)
+    calls: list[float] = []
+    make_client = _failing_then(["table experiments already exists"] * 1000, calls)
+    with pytest.raises(OperationalError, match="already exists"):
+        tracking.open_sqlite_store(make_client, tmp_path / "mlflow.db")
+    assert 1 < len(calls) < 10
+    assert calls[-1] - calls[0] >= 0.3
+
+
+def test_vgx_processes_open_a_store_in_turn(tmp_path):
+    database = tmp_path / "mlflow.db"
+    calls: list[float] = []
+    opened = threading.Thread(
+        target=tracking.open_sqlite_store, args=(_failing_then([], calls), database)
+    )
+    with tracking._store_creation_lock(database):  # flock: a second descriptor waits, as a process
+        opened.start()
+        time.sleep(0.3)
+        assert calls == []
+    opened.join(5)
+    assert len(calls) == 1
+
+
+_OPEN = """
+import sys, time
+from mlflow.tracking import MlflowClient
+from vgx.tracking import mlflow_client
+uri, start, how = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+while time.time() < start:
+    pass
+try:
+    (mlflow_client if how == "vgx" else MlflowClient)(uri).search_experiments()
+    print("opened")
+except Exception as exc:
+    print("failed:", str(exc).splitlines()[0])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rounds", [4])
+def test_vgx_opens_a_new_store_that_mlflow_creates_at_the_same_moment(tmp_path, rounds):
+    """Measured without the wait: the two fail one of them in every round."""
+    for round_ in range(rounds):
+        uri = f"sqlite:///{tmp_path / f'mlflow{round_}.db'}"
+        start = str(time.time() + 8)  # both have imported MLflow by then
+        openers = {
+            how: subprocess.Popen(
+                [sys.executable, "-c", _OPEN, uri, start, how],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            for how in ("vgx", "mlflow")
+        }
+        said = {how: p.communicate(timeout=120)[0].strip() for how, p in openers.items()}
+        assert said["vgx"] == "opened", said
