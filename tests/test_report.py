@@ -40,12 +40,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="module")
+def _one_run_folder(tmp_path_factory):
+    """Trained once for the module: these tests read the store and write only reports."""
+    folder = tmp_path_factory.mktemp("one_run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        assert main(["train", "epochs=1", "depth=2"]) == 0
+    return folder
+
+
 @pytest.fixture
-def store_with_one_run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def store_with_one_run(_one_run_folder, monkeypatch):
+    monkeypatch.chdir(_one_run_folder)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert main(["train", "epochs=1", "depth=2"]) == 0
-    return tmp_path
+    return _one_run_folder
 
 
 @pytest.mark.parametrize(

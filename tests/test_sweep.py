@@ -57,7 +57,7 @@ def test_sweep_records_a_parent_with_named_children_and_a_report(workdir):
     assert list((workdir / "outputs" / "sweeps").glob("*/*/0"))
 
 
-def test_running_the_same_sweep_again_trains_only_what_did_not_finish(workdir):
+def test_a_sweep_run_again_trains_only_what_did_not_finish_unless_resume_is_false(workdir):
     assert main(SWEEP) == 0
     uri = _uri(workdir)
     assert main(SWEEP) == 0
@@ -74,12 +74,8 @@ def test_running_the_same_sweep_again_trains_only_what_did_not_finish(workdir):
     newest = max(_runs(uri, **{"vgx.kind": "sweep"}), key=lambda r: r.info.start_time)
     assert len(_runs(uri, **{"mlflow.parentRunId": newest.info.run_id})) == 2
     assert len(load_runs(uri, sweep=newest.info.run_id).table) == 4  # the report sees all four
-
-
-def test_resume_false_trains_everything_again(workdir):
-    assert main(SWEEP) == 0
+    # resume=false trains everything again
     assert main([*SWEEP, "resume=false"]) == 0
-    uri = _uri(workdir)
     newest = max(_runs(uri, **{"vgx.kind": "sweep"}), key=lambda r: r.info.start_time)
     assert len(_runs(uri, **{"mlflow.parentRunId": newest.info.run_id})) == 4
 
