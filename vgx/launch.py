@@ -160,9 +160,12 @@ def launch_batched(
         for job, future, _ in pending:
             if not future.cancelled():
                 returns[job.index] = future.result().val_loss
-    finally:
+    except BaseException:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        raise
+    if pool is not None:  # every run is recorded: the workers' exit (~1 s) overlaps the report
+        pool.shutdown(wait=False)
     out = []
     for job in jobs:
         ret = JobReturn(

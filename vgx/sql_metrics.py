@@ -19,8 +19,14 @@ class SqliteMetricWriter:
         from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
 
         self._store = store
-        self._metrics = SqlMetric.__table__
         self._latest = SqlLatestMetric.__table__
+        # The values go in through the driver: SQLAlchemy's own executemany processes every
+        # row's parameters in Python, four fifths of the write's time for 7,600 rows.
+        columns = ", ".join(COLUMNS)
+        self._insert_values = (
+            f"INSERT INTO {SqlMetric.__table__.name} ({columns}) "
+            f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT DO NOTHING"
+        )
 
     @classmethod
     def for_client(cls, client) -> SqliteMetricWriter | None:  # noqa: ANN001 - an MlflowClient
@@ -41,37 +47,29 @@ class SqliteMetricWriter:
         from sqlalchemy import select
         from sqlalchemy.dialects.sqlite import insert
 
+        sanitize = self._store.sanitize_metric_value
         rows = []
         for metric in metrics:
-            is_nan, value = self._store.sanitize_metric_value(metric.value)
-            rows.append(
-                {
-                    "run_uuid": run_id,
-                    "key": metric.key,
-                    "value": value,
-                    "timestamp": metric.timestamp,
-                    "step": metric.step,
-                    "is_nan": is_nan,
-                }
-            )
+            is_nan, value = sanitize(metric.value)
+            rows.append((run_id, metric.key, value, metric.timestamp, metric.step, is_nan))
         if not rows:
             return
-        newest: dict[str, dict] = {}
+        newest: dict[str, tuple] = {}
         for row in rows:
-            held = newest.get(row["key"])
+            held = newest.get(row[KEY])
             if held is None or _order(row) > _order(held):
-                newest[row["key"]] = row
+                newest[row[KEY]] = row
         latest = self._latest
         with self._store.engine.begin() as connection:
-            connection.execute(insert(self._metrics).on_conflict_do_nothing(), rows)
+            connection.exec_driver_sql(f"PRAGMA cache_size = -{CACHE_KIB}")
+            connection.exec_driver_sql(self._insert_values, rows)
             stored = connection.execute(
                 select(latest.c.key, latest.c.step, latest.c.timestamp, latest.c.value).where(
                     latest.c.run_uuid == run_id, latest.c.key.in_(list(newest))
                 )
             ).all()
             for key, step, timestamp, value in stored:
-                held = {"step": step, "timestamp": timestamp, "value": value}
-                if _order(held) >= _order(newest[key]):
+                if (step, timestamp, value) >= _order(newest[key]):
                     del newest[key]
             if newest:
                 upsert = insert(latest)
@@ -82,8 +80,19 @@ class SqliteMetricWriter:
                         for name in ("value", "timestamp", "step", "is_nan")
                     },
                 )
-                connection.execute(upsert, list(newest.values()))
+                newest_rows = [dict(zip(COLUMNS, row, strict=True)) for row in newest.values()]
+                connection.execute(upsert, newest_rows)
 
 
-def _order(row: dict) -> tuple:
-    return (row["step"], row["timestamp"], row["value"])
+# SQLite's page cache for the writing connection: a run's 7,600 rows go into four B-trees, whose
+# pages SQLite's 2 MiB default cache cannot hold once the store has a few dozen runs (2 MiB a
+# run): measured on a 400 MB store, 106 ms a run's rows with the default, 62 ms with 64 MiB.
+CACHE_KIB = 65536
+
+# A row's fields, in the order the rows are built: MLflow's column names.
+COLUMNS = ("run_uuid", "key", "value", "timestamp", "step", "is_nan")
+KEY, VALUE, TIMESTAMP, STEP = 1, 2, 3, 4
+
+
+def _order(row: tuple) -> tuple:
+    return (row[STEP], row[TIMESTAMP], row[VALUE])

@@ -215,12 +215,13 @@ class RunRecorder:
     def flush(self) -> None:
         """Send the buffered metrics; they leave the buffer only once sent (MLflow drops the
         duplicates should a cut-off flush be repeated)."""
-        # Grouped by key, a batch touches few keys: MLflow's SQL store updates its latest-value
-        # table once per key and batch, which is half its cost when every batch holds every key.
-        pending = sorted(self._pending, key=lambda m: (m.key, m.step))
+        pending = self._pending
         if self._sqlite is not None and pending:
             retry_when_locked(self._sqlite.write, self.run_id, pending)
             pending = []
+        # Grouped by key, a batch touches few keys: MLflow's SQL store updates its latest-value
+        # table once per key and batch, which is half its cost when every batch holds every key.
+        pending = sorted(pending, key=lambda m: (m.key, m.step))
         for i in range(0, len(pending), MAX_METRICS_PER_BATCH):
             chunk = pending[i : i + MAX_METRICS_PER_BATCH]
             retry_when_locked(self._client.log_batch, self.run_id, metrics=chunk)
