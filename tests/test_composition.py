@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -91,3 +93,36 @@ def test_a_repeated_job_gets_a_config_of_its_own(loader, tmp_path) -> None:  # n
     assert first.hydra_cfg is not second.hydra_cfg
     assert (first.hydra_cfg.hydra.job.num, second.hydra_cfg.hydra.job.num) == (0, 1)
     assert first.output_dir != second.output_dir
+
+
+def _loaded(loader, tmp_path, jobs: list[list[str]]):  # noqa: ANN001, ANN202
+    from types import SimpleNamespace
+
+    from vgx.launch import _load_jobs
+
+    master = loader.load_configuration(
+        "config", overrides=[f"hydra.sweep.dir={tmp_path}"], run_mode=RunMode.MULTIRUN
+    )
+    context = SimpleNamespace(config_loader=SweepComposer(loader))
+    return _load_jobs(master, context, jobs, 0)
+
+
+def test_each_job_gets_the_task_config_hydra_would_give(loader, tmp_path) -> None:  # noqa: ANN001
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    jobs = _loaded(loader, tmp_path, JOBS)
+    for job in jobs:
+        theirs = copy.deepcopy(job.hydra_cfg)  # what Hydra's run_job does
+        with read_write(theirs), open_dict(theirs):
+            del theirs["hydra"]
+        assert _plain(job.task_cfg) == _plain(theirs)
+        assert OmegaConf.is_struct(job.task_cfg) == OmegaConf.is_struct(theirs)
+    assert HydraConfig.get().job.num == len(JOBS) - 1  # left as Hydra's launchers leave it
+
+
+def test_an_interpolation_of_hydras_config_resolves_per_job(loader, tmp_path) -> None:  # noqa: ANN001
+    jobs = [[f"seed={seed}", "tracking.experiment=job${hydra:job.num}"] for seed in (4, 5, 6)]
+    loaded = _loaded(loader, tmp_path, jobs)
+    assert [job.resolved["tracking"]["experiment"] for job in loaded] == ["job0", "job1", "job2"]
+    assert [job.cfg.tracking.experiment for job in loaded] == ["job0", "job1", "job2"]
