@@ -88,8 +88,7 @@ def train_command(args: list[str]) -> int:
     from vgx.recording import enable, prestart
 
     enable()  # runs trained in this process record in a recording process
-    if not {"-m", "--multirun"} & set(args):
-        prestart()  # MLflow's import there from now, beside the command-line check and torch here
+    prestart()  # MLflow's import there from now, beside the command-line check and torch here
     plan = check_command_line(args, conf_dir())
     app = _hydra_app()
     if not plan.multirun:
@@ -151,10 +150,10 @@ def study_command(args: list[str]) -> int:
     experiment = [] if "tracking.experiment" in given else [f"tracking.experiment=study-{name}"]
     launcher = [] if "hydra/launcher" in given else ["hydra/launcher=batched"]
     train_args = ["-m", f"+study={name}", *launcher, *sweep, *experiment, *overrides]
-    plan = check_command_line(train_args, conf_dir())
-    from vgx.recording import enable
+    from vgx.recording import prestart
 
-    enable()
+    prestart()  # MLflow's import there, beside the command-line check here
+    plan = check_command_line(train_args, conf_dir())
     run_sweep(_hydra_app(), train_args, plan, study=name)
     _exit_fast_after_batched_sweep()
     return 0

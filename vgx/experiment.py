@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vgx.config import TrainConfig, validate
 from vgx.errors import Interrupted
-from vgx.train import TrainResult, train
+from vgx.results import TrainResult
 
 # Keys that change where or how a run is shown, not what it computes: left out of config_hash.
 NOT_HASHED = ("tracking", "progress", "device", "resume")
@@ -57,13 +57,14 @@ def provenance() -> dict[str, str]:
     import subprocess
     from importlib.metadata import PackageNotFoundError, version
 
-    import torch
-
     try:
         vgx_version = version("vgx")
     except PackageNotFoundError:
         vgx_version = "unknown"
-    tags = {"vgx.version": vgx_version, "torch.version": torch.__version__}
+    # the installed torch's version, as torch.__version__ says it, without importing torch (2 s)
+    # in the processes that only record
+    torch_version = sys.modules["torch"].__version__ if "torch" in sys.modules else version("torch")
+    tags = {"vgx.version": vgx_version, "torch.version": torch_version}
     tags["python.version"] = platform.python_version()
     try:
         commit = subprocess.run(
@@ -147,6 +148,7 @@ def run_experiment(
 ) -> RunOutcome:
     """Validate, then train and record. A bad value raises ConfigError before any run exists."""
     from vgx.recording import open_recorder
+    from vgx.train import train
 
     validate(cfg)
     name = name or run_name(cfg)

@@ -19,12 +19,33 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     plt.rcParams["axes.prop_cycle"] = plt.cycler(color=COLOURS)
+    # Unhinted glyphs: a seventh of a run's figure time less, and at 110 dpi they read as well.
+    plt.rcParams["text.hinting"] = "no_hinting"
     return plt
 
 
 def warm_up() -> None:
-    """Import matplotlib ahead of the end of a run (the recording process does it)."""
+    """Import matplotlib and draw a throwaway run's figures ahead of the end of a run (the
+    recording processes do it while runs train): the first draw loads fonts and fills caches,
+    half a second that the first recorded run would otherwise wait for."""
+    import io
+
     _pyplot()
+    depth = 3
+    history = [
+        {
+            "loss/train": 1.0 / (epoch + 1),
+            "loss/val": 1.1 / (epoch + 1),
+            "weight_change/layer_1": 0.1 * epoch,
+            **{f"grad_norm/layer_{i}": 10.0**-i * (epoch + 1) for i in range(1, depth + 1)},
+        }
+        for epoch in range(3)
+    ]
+    canvases = _canvases(depth)
+    epochs = list(range(len(history)))
+    canvases.loss(epochs, history, "warm-up", io.BytesIO())
+    canvases.gradients(history, "warm-up", io.BytesIO())
+    canvases.weight_change(epochs, history, "warm-up", io.BytesIO())
 
 
 @dataclass
@@ -61,6 +82,7 @@ class _RunCanvases:
 
     def __init__(self, depth: int) -> None:
         from matplotlib.colors import LogNorm
+        from matplotlib.ticker import MaxNLocator
 
         plt = _pyplot()
         self.depth = depth
@@ -86,9 +108,10 @@ class _RunCanvases:
         )
         self.colorbar = self.heat_fig.colorbar(self.image, ax=ax, label="‖∂J/∂W‖ (log scale)")
         ax.set(xlabel="epoch", ylabel="layer (1 = input side)")
-        self.heat_fig.subplots_adjust(**{**RUN_MARGINS, "left": 0.1, "right": 1.0})
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # layers are whole numbers
+        self.heat_fig.subplots_adjust(**{**RUN_MARGINS, "left": 0.1, "right": 0.98})
         _fixed_label_positions(ax, ylabel_x=-0.06)
-        self.colorbar.ax.yaxis.set_label_coords(3.4, 0.5)
+        self.colorbar.ax.yaxis.set_label_coords(5.2, 0.5)  # clear of tick labels like 10⁻¹⁰
 
         self.change_fig, ax = plt.subplots(figsize=(6, 4))
         self.change_ax = ax

@@ -4,6 +4,7 @@ share a stack, split groups to fit the memory budget, train, and record every jo
 from __future__ import annotations
 
 import copy
+import importlib
 import multiprocessing
 import os
 import time
@@ -15,8 +16,8 @@ from pathlib import Path
 from vgx.config import TrainConfig
 
 # Recording (MLflow's SQL writes of ~7,600 values per run, three figures) costs more than training
-# a stack; worker processes record while the main one trains the next stack. Below this many runs
-# the workers' start-up (imports, ~5 s) is not worth it.
+# a stack; a worker process records beside the recording process. Below this many runs the
+# worker's start-up (imports, ~2 s) is not worth it.
 PARALLEL_RECORDING_FROM = 8
 
 
@@ -136,17 +137,31 @@ def launch_batched(
     from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
 
     from vgx.batched import train_stack
-    from vgx.experiment import record_trained, reuse_finished, run_experiment, summary
+    from vgx.experiment import run_experiment, summary
+    from vgx.recording import background
 
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     jobs = _load_jobs(config, hydra_context, job_overrides, initial_job_idx)
+    # MLflow's work goes to the recording process where there is one (imported there already):
+    # this process trains, and never imports MLflow
+    recorder = background()
+
+    def here_or_there(function: str, *args: object):  # noqa: ANN202
+        if recorder is None:
+            module, _, name = function.partition(":")
+            return getattr(importlib.import_module(module), name)(*args)
+        return recorder.call(function, *args)()
+
+    checks = [(job.cfg, job.uri, job.cfg.tracking.parent_run_id) for job in jobs]
+    reused_runs = [None] * len(jobs)
+    if any(cfg.resume and parent for cfg, _, parent in checks):
+        reused_runs = here_or_there("vgx.launch:_reused", checks)
     returns: dict[int, float] = {}
     to_train = []
-    for job in jobs:
+    for job, reused in zip(jobs, reused_runs, strict=True):
         job.output_dir.mkdir(parents=True, exist_ok=True)
-        reused = reuse_finished(job.cfg, job.uri, job.cfg.tracking.parent_run_id)
         if reused is not None:
             print(summary(reused, job.cfg), flush=True)
             returns[job.index] = reused.val_loss
@@ -156,10 +171,10 @@ def launch_batched(
     pool = None
     if len(to_train) >= PARALLEL_RECORDING_FROM:
         spawn = multiprocessing.get_context("spawn")  # no fork after torch has started threads
-        # this process records too, once its stacks are trained: one core is left for it
+        # the recording process (or this one, once its stacks are trained) records too
         workers = max(1, (os.cpu_count() or 2) - 1)
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=spawn)
-        for _ in range(workers):  # they import torch, MLflow and matplotlib while the stack trains
+        for _ in range(workers):  # they import MLflow and matplotlib while the stack trains
             pool.submit(_warm_up_worker)
     pending: list[tuple[Job, Future, tuple]] = []  # the job, its recording, its arguments
     try:
@@ -183,15 +198,15 @@ def launch_batched(
             for job, result in zip(members, results, strict=True):
                 arguments = (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result)
                 if pool is None:
-                    returns[job.index] = record_trained(*arguments).val_loss
+                    returns[job.index] = here_or_there("vgx.launch:_record", *arguments)
                 else:
-                    pending.append((job, pool.submit(record_trained, *arguments), arguments))
+                    pending.append((job, pool.submit(_record, *arguments), arguments))
         for job, future, arguments in reversed(pending):  # the workers take the front
             if future.cancel():
-                returns[job.index] = record_trained(*arguments).val_loss
+                returns[job.index] = here_or_there("vgx.launch:_record", *arguments)
         for job, future, _ in pending:
             if not future.cancelled():
-                returns[job.index] = future.result().val_loss
+                returns[job.index] = future.result()
     except BaseException:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -213,8 +228,22 @@ def launch_batched(
     return out
 
 
+def _reused(checks: list[tuple]) -> list:
+    """For each (cfg, uri, parent): the finished run it reuses (a RunOutcome), or None."""
+    from vgx.experiment import reuse_finished
+
+    return [reuse_finished(*check) for check in checks]
+
+
+def _record(*arguments: object) -> float:
+    """Record one trained run (`record_trained`'s arguments); its validation loss."""
+    from vgx.experiment import record_trained
+
+    return record_trained(*arguments).val_loss
+
+
 def _warm_up_worker() -> None:
-    import vgx.experiment  # noqa: F401 - torch
+    import vgx.experiment  # noqa: F401 - without torch: a recorder unpickles no tensor
     from vgx import figures, tracking
 
     tracking.warm_up()

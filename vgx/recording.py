@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import itertools
 import multiprocessing
 import os
@@ -22,7 +23,9 @@ import queue
 import signal
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from vgx.errors import UsageError
 
@@ -55,6 +58,11 @@ def prestart() -> None:
     enable()
     if background_enabled():
         recording_process()
+
+
+def background() -> RecordingProcess | None:
+    """The recording process where this process records in one, else None (record here)."""
+    return recording_process() if background_enabled() else None
 
 
 def recording_process() -> RecordingProcess | None:
@@ -108,6 +116,22 @@ class RecordingProcess:
                 self._connection.send(message)
         except (BrokenPipeError, EOFError, OSError) as exc:
             raise RecordingFailed("the recording process stopped") from exc
+
+    def call(self, function: str, *args: object) -> Callable[[], Any]:
+        """Start `module:function(*args)` in the recording process, where MLflow is imported
+        already; returns what waits for its value (and raises its error). One at a time, in
+        the order sent, between the runs it records."""
+        token = self.token()
+        self.send(("call", token, function, args))
+
+        def value() -> Any:
+            reply = self.reply(token, wait=True)
+            if reply[0] == "error":
+                line, trace = reply[2], reply[3]
+                raise UsageError(line) if line else RecordingFailed(trace)
+            return reply[2]
+
+        return value
 
     def reply(self, token: int, wait: bool) -> tuple | None:
         """The next reply for `token`; None when none has come and `wait` is false."""
@@ -241,6 +265,11 @@ def _handle(kind: str, token: int, args: tuple, runs: dict, connection) -> None:
     elif kind == "finish":
         seconds = runs.pop(token).finish(*args)  # status, tags, artifacts, figures
         _reply(connection, ("finished", token, seconds))
+    elif kind == "call":
+        function, call_args = args
+        module, _, name = function.partition(":")
+        value = getattr(importlib.import_module(module), name)(*call_args)
+        _reply(connection, ("returned", token, value))
 
 
 def _reply(connection, message: tuple) -> None:  # noqa: ANN001

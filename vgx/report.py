@@ -247,16 +247,19 @@ def write_report(runs: Runs, folder: Path, title: str) -> Path:
     return folder
 
 
-def reports_root() -> Path:
-    return Path.cwd() / "outputs" / "reports"
+def reports_root(workdir: Path | None = None) -> Path:
+    """outputs/reports under the working directory (a recording process is told the command's)."""
+    return (workdir or Path.cwd()) / "outputs" / "reports"
 
 
-def write_sweep_report(uri: str, parent: str, study: str | None = None) -> Path:
+def write_sweep_report(
+    uri: str, parent: str, study: str | None = None, workdir: Path | None = None
+) -> Path:
     """The sweep's report; a study's also gets its verdict."""
     runs = load_runs(uri, sweep=parent)
     name = f"study-{study}" if study else f"sweep-{parent[:8]}"
     folder = write_report(
-        runs, reports_root() / name, f"Study {study}" if study else f"Sweep {parent[:8]}"
+        runs, reports_root(workdir) / name, f"Study {study}" if study else f"Sweep {parent[:8]}"
     )
     if study:
         from vgx.studies import write_verdict

@@ -1,10 +1,16 @@
 """A Hydra multirun as one MLflow sweep: a parent run made before any job, its id handed to every
-job as an override (works with any launcher: local, joblib, Ray, SLURM), the report at the end."""
+job as an override (works with any launcher: local, joblib, Ray, SLURM), the report at the end.
+
+The parent run and the report go through the recording process where there is one: it has
+imported MLflow while this process checked the command line, and this one imports torch while
+the parent run is made, so neither waits for the other (README, Performance)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from vgx.errors import Interrupted
 from vgx.preflight import Plan
@@ -14,24 +20,54 @@ def run_sweep(
     app: Callable[[], None], args: list[str], plan: Plan, study: str | None = None
 ) -> str:
     """Run the multirun under a parent run; returns the parent's run id."""
-    from vgx.report import write_sweep_report
-    from vgx.tracking import finish_sweep, start_sweep, tracking_uri
+    from vgx.recording import background
+    from vgx.tracking import tracking_uri
 
     uri = tracking_uri(plan.first.tracking.uri)
     experiment = plan.first.tracking.experiment
-    parent = start_sweep(uri, experiment, plan.overrides, study)
+    recorder = background()
+    if recorder is None:
+        from vgx.tracking import start_sweep
+
+        parent = start_sweep(uri, experiment, plan.overrides, study)
+    else:
+        made = recorder.call("vgx.tracking:start_sweep", uri, experiment, plan.overrides, study)
+        import vgx.train  # noqa: F401 - torch, which the jobs need, while the parent run is made
+
+        parent = made()
     handed = [
         f"tracking.parent_run_id={parent}",
         f"tracking.sweep_keys=[{','.join(plan.sweep_keys)}]",
     ]
     sys.argv = ["vgx train", *args, *handed]
+
+    workdir = Path.cwd()  # the report's place: this command's, not the recording process's
+
+    def end(status: str) -> Path | None:
+        if recorder is None:
+            return _end(uri, parent, status, study, workdir)
+        return recorder.call("vgx.sweep:_end", uri, parent, status, study, workdir)()
+
     try:
         app()
     except BaseException as exc:
         stopped = isinstance(exc, (KeyboardInterrupt, Interrupted))
-        finish_sweep(uri, parent, "interrupted" if stopped else "failed", None)
+        with contextlib.suppress(Exception):  # the error to show is the sweep's own
+            end("interrupted" if stopped else "failed")
         raise
-    folder = write_sweep_report(uri, parent, study)
-    finish_sweep(uri, parent, "finished", folder)
+    folder = end("finished")
     print(f"vgx: sweep {parent} finished; report in {folder}", flush=True)
     return parent
+
+
+def _end(uri: str, parent: str, status: str, study: str | None, workdir: Path) -> Path | None:
+    """Close the parent run; a finished sweep first gets its report (the parent's artifacts)."""
+    from vgx.tracking import finish_sweep
+
+    folder = None
+    if status == "finished":
+        from vgx.report import write_sweep_report
+
+        folder = write_sweep_report(uri, parent, study, workdir)
+    finish_sweep(uri, parent, status, folder)
+    return folder

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import torch
 
@@ -15,19 +14,9 @@ from vgx.data import Splits, load
 from vgx.model import MLP, build_model, layer_sizes, output_units
 from vgx.objective import data_loss, penalty
 from vgx.optim import build_optimizer, clip_gradients
+from vgx.results import TrainResult
 
 EpochCallback = Callable[[int, dict[str, float]], None]
-
-
-@dataclass
-class TrainResult:
-    """What a run produced; `history[k]` holds the metrics of epoch k (0 = before any update)."""
-
-    history: list[dict[str, float]] = field(default_factory=list)
-    final: dict[str, float] = field(default_factory=dict)  # loss/test, acc/test
-    status: str = "finished"  # finished, diverged, interrupted
-    diverged_epoch: int | None = None
-    seconds: dict[str, float] = field(default_factory=dict)  # train, probes
 
 
 def resolve_device(name: str) -> torch.device:

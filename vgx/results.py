@@ -1,0 +1,16 @@
+"""What a training produced, apart from torch: the processes that record runs never import it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainResult:
+    """What a run produced; `history[k]` holds the metrics of epoch k (0 = before any update)."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    final: dict[str, float] = field(default_factory=dict)  # loss/test, acc/test
+    status: str = "finished"  # finished, diverged, interrupted
+    diverged_epoch: int | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # train, probes
