@@ -144,3 +144,47 @@ def test_reused_figure_canvases_draw_what_fresh_ones_draw(tmp_path):
     nan_row = {k: math.nan for k in second[0]}
     blank = figures.run_figures([nan_row] * 3, 4, "diverged", tmp_path / "nan")
     assert all(p.stat().st_size > 0 for p in blank)
+
+
+def test_a_call_returns_its_value_and_raises_its_error(store_uri):
+    process = recording_process()
+    made = process.call("vgx.tracking:start_sweep", store_uri, "calls", ["seed=1,2"])
+    parent = made()
+    assert MlflowClient(store_uri).get_run(parent).data.tags["vgx.kind"] == "sweep"
+    assert process.call("vgx.launch:plan_chunks", [], 8, 1)() == []  # no jobs: an empty plan
+    refused = process.call("vgx.cli:report_command", ["--uri", store_uri, "--sweep", "nope"])
+    with pytest.raises(UsageError, match="nope"):
+        refused()
+    broken = process.call("vgx.tracking:start_sweep")  # a bug: missing arguments
+    with pytest.raises(recording.RecordingFailed, match="TypeError"):
+        broken()
+    assert process.call("vgx.launch:plan_chunks", [], 8, 1)() == []  # and it goes on
+
+
+def test_a_batched_sweep_leaves_mlflow_to_the_recording_process(tmp_path):
+    """The launcher's process trains; MLflow's import (~2 s) and writes happen beside it."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from vgx.cli import main
+        code = main(["train", "-m", "hydra/launcher=batched", "seed=1,2", "epochs=2"])
+        print("exit", code, "mlflow imported:", "mlflow" in sys.modules)
+        """
+    )
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "exit 0 mlflow imported: False" in done.stdout, done.stderr[-3000:]
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert sorted(r.data.tags.get("vgx.kind", "run") for r in runs) == ["run", "run", "sweep"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    for run in children:
+        assert len(client.get_metric_history(run.info.run_id, "loss/train")) == 3
