@@ -43,7 +43,7 @@ format: install ## apply ruff's formatting and safe fixes
 ui: install ## MLflow UI on 127.0.0.1:5000 over outputs/mlflow.db
 	$(BIN)/vgx ui $(ARGS)
 
-bench: install ## timing figures, about 15 minutes (see bench/)
+bench: install ## timing figures, medians of 5 repeats: about 30 minutes (see bench/)
 	$(BIN)/python bench/single_run.py
 	$(BIN)/python bench/batched.py --full
 

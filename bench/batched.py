@@ -1,6 +1,6 @@
 """The batched launcher against one `vgx train` and the other launchers, measured side by side.
 
-    python bench/batched.py [--repeats 3] [--sweep-repeats 1] [--full] [--only PART]
+    python bench/batched.py [--repeats 5] [--sweep-repeats 5] [--full] [--only PART]
 
 1. a 64-run sweep of the default network (16 seeds × 4 values of λ, 100 epochs, every probe and
    metric recorded) with hydra/launcher=batched, against a single `vgx train` (whole processes);
@@ -93,9 +93,9 @@ def scaling(repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--full", action="store_true", help="also the basic and joblib launchers")
-    parser.add_argument("--sweep-repeats", type=int, default=1, help="repeats of the sweeps")
+    parser.add_argument("--sweep-repeats", type=int, default=5, help="repeats of the sweeps")
     parser.add_argument("--only", choices=["sweeps", "throughput", "scaling"], help="one part")
     parsed = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, torch on CPU")

@@ -81,7 +81,7 @@ except Exception as exc:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rounds", [4])
+@pytest.mark.parametrize("rounds", [6])
 def test_vgx_opens_a_new_store_that_mlflow_creates_at_the_same_moment(tmp_path, rounds):
     """Measured without the wait: the two fail one of them in every round."""
     for round_ in range(rounds):

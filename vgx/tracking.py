@@ -32,6 +32,7 @@ CREATION_RACE_SIGNS = (
     "already exists",
     "duplicate column",
     "no such table",
+    "no such column",
     "out-of-date database schema",
     "migration expected to match",
     "locked",
