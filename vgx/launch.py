@@ -4,7 +4,6 @@ share a stack, split groups to fit the memory budget, train, and record every jo
 from __future__ import annotations
 
 import copy
-import importlib
 import multiprocessing
 import os
 import time
@@ -138,26 +137,18 @@ def launch_batched(
 
     from vgx.batched import train_stack
     from vgx.experiment import run_experiment, summary
-    from vgx.recording import background
+    from vgx.recording import call
 
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     jobs = _load_jobs(config, hydra_context, job_overrides, initial_job_idx)
-    # MLflow's work goes to the recording process where there is one (imported there already):
-    # this process trains, and never imports MLflow
-    recorder = background()
-
-    def here_or_there(function: str, *args: object):  # noqa: ANN202
-        if recorder is None:
-            module, _, name = function.partition(":")
-            return getattr(importlib.import_module(module), name)(*args)
-        return recorder.call(function, *args)()
-
+    # MLflow's work goes to the recording process where there is one: this process trains, and
+    # never imports MLflow
     checks = [(job.cfg, job.uri, job.cfg.tracking.parent_run_id) for job in jobs]
     reused_runs = [None] * len(jobs)
     if any(cfg.resume and parent for cfg, _, parent in checks):
-        reused_runs = here_or_there("vgx.launch:_reused", checks)
+        reused_runs = call("vgx.launch:_reused", checks)
     returns: dict[int, float] = {}
     to_train = []
     for job, reused in zip(jobs, reused_runs, strict=True):
@@ -198,12 +189,12 @@ def launch_batched(
             for job, result in zip(members, results, strict=True):
                 arguments = (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result)
                 if pool is None:
-                    returns[job.index] = here_or_there("vgx.launch:_record", *arguments)
+                    returns[job.index] = call("vgx.launch:_record", *arguments)
                 else:
                     pending.append((job, pool.submit(_record, *arguments), arguments))
         for job, future, arguments in reversed(pending):  # the workers take the front
             if future.cancel():
-                returns[job.index] = here_or_there("vgx.launch:_record", *arguments)
+                returns[job.index] = call("vgx.launch:_record", *arguments)
         for job, future, _ in pending:
             if not future.cancelled():
                 returns[job.index] = future.result()

@@ -65,6 +65,21 @@ def background() -> RecordingProcess | None:
     return recording_process() if background_enabled() else None
 
 
+def call(function: str, *args: object) -> Any:
+    """`module:function(*args)`, run by the recording process where this process records in one
+    (MLflow is imported there already), else here."""
+    process = background()
+    if process is None:
+        return named(function)(*args)
+    return process.call(function, *args)()
+
+
+def named(function: str) -> Callable:
+    """The function a "module:name" string names."""
+    module, _, name = function.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def recording_process() -> RecordingProcess | None:
     """The recording process of this Python process (one, reused by every run of a sweep)."""
     global _process
@@ -267,9 +282,7 @@ def _handle(kind: str, token: int, args: tuple, runs: dict, connection) -> None:
         _reply(connection, ("finished", token, seconds))
     elif kind == "call":
         function, call_args = args
-        module, _, name = function.partition(":")
-        value = getattr(importlib.import_module(module), name)(*call_args)
-        _reply(connection, ("returned", token, value))
+        _reply(connection, ("returned", token, named(function)(*call_args)))
 
 
 def _reply(connection, message: tuple) -> None:  # noqa: ANN001

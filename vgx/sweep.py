@@ -20,7 +20,7 @@ def run_sweep(
     app: Callable[[], None], args: list[str], plan: Plan, study: str | None = None
 ) -> str:
     """Run the multirun under a parent run; returns the parent's run id."""
-    from vgx.recording import background
+    from vgx.recording import background, call
     from vgx.tracking import tracking_uri
 
     uri = tracking_uri(plan.first.tracking.uri)
@@ -44,9 +44,7 @@ def run_sweep(
     workdir = Path.cwd()  # the report's place: this command's, not the recording process's
 
     def end(status: str) -> Path | None:
-        if recorder is None:
-            return _end(uri, parent, status, study, workdir)
-        return recorder.call("vgx.sweep:_end", uri, parent, status, study, workdir)()
+        return call("vgx.sweep:_end", uri, parent, status, study, workdir)
 
     try:
         app()
