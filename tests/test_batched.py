@@ -90,6 +90,10 @@ def test_a_group_larger_than_the_budget_is_chunked():
 
 
 def test_a_batched_sweep_records_every_job_like_vgx_train(tmp_path, monkeypatch):
+    from vgx.recording import enable, recording_process
+
+    enable()
+    assert recording_process() is not None  # started before the change of folder below
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     args = ["train", "-m", "hydra/launcher=batched", "seed=0,1", "depth=2,3", "norm=none,batch"]
@@ -110,4 +114,6 @@ def test_a_batched_sweep_records_every_job_like_vgx_train(tmp_path, monkeypatch)
         )
     artifacts = {a.path for a in client.list_artifacts(stacked.info.run_id)}
     assert {"config.yaml", "history.csv", "figures"} <= artifacts
+    # the jobs' folders are this command's, whichever process recorded them
+    assert len(list((tmp_path / "outputs" / "sweeps").glob("*/*/*/artifacts/history.csv"))) == 8
     assert stacked.data.params["depth"] == "3"

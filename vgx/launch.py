@@ -82,6 +82,7 @@ def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> li
             # was half of loading 64 jobs, so only where `${hydra:…}` needs it, and at the end
             HydraConfig.instance().set_config(sweep_config)
         output_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+        output_dir = output_dir.absolute()  # recorded by other processes, whose folder may differ
         cfg = OmegaConf.to_object(task_cfg)
         resolved = OmegaConf.to_container(task_cfg, resolve=True)
         name = sweep_run_name(cfg.tracking.sweep_keys, list(overrides))
