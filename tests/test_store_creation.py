@@ -98,3 +98,51 @@ def test_vgx_opens_a_new_store_that_mlflow_creates_at_the_same_moment(tmp_path, 
         }
         said = {how: p.communicate(timeout=120)[0].strip() for how, p in openers.items()}
         assert said["vgx"] == "opened", said
+
+
+def test_a_new_store_someone_else_is_creating_is_waited_for_whatever_it_says(tmp_path):
+    database = tmp_path / "mlflow.db"
+    calls: list[float] = []
+
+    def make_client():
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            database.write_bytes(b"")  # the other creator has begun the file
+            raise KeyError("dimension_attributes")  # a half-made table, as measured once
+        return "client"
+
+    assert tracking.open_sqlite_store(make_client, database) == "client"
+    assert len(calls) == 2
+
+
+def test_an_unknown_error_from_a_store_that_was_complete_is_raised_at_once(tmp_path):
+    database = tmp_path / "mlflow.db"
+    tracking.mlflow_client(f"sqlite:///{database}")  # a complete store
+    calls: list[float] = []
+    with pytest.raises(KeyError):
+        tracking.open_sqlite_store(_raising(KeyError("dimension_attributes"), calls), database)
+    assert len(calls) == 1
+
+
+def test_a_file_that_is_no_database_is_refused_at_once(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    database = tmp_path / "notes.db"
+    database.write_text("not sqlite")
+    calls: list[float] = []
+
+    def make_client():
+        calls.append(time.monotonic())
+        return MlflowClient(f"sqlite:///{database}")
+
+    with pytest.raises(Exception, match="not a database"):
+        tracking.open_sqlite_store(make_client, database)
+    assert len(calls) == 1
+
+
+def _raising(error: Exception, calls: list[float]):
+    def make_client():
+        calls.append(time.monotonic())
+        raise error
+
+    return make_client

@@ -122,15 +122,33 @@ def open_sqlite_store(make_client: Callable[[], Any], database: Path) -> Any:
     """
     deadline = time.monotonic() + STORE_CREATION_WAIT_S
     with _store_creation_lock(database):
+        new = not _has_schema(database)
         while True:
             try:
                 return make_client()  # MLflow opens the store as it makes the client
             except Exception as exc:  # SQLAlchemy's, MLflow's and Alembic's errors all say it
                 message = str(exc).lower()
                 racing = any(sign in message for sign in CREATION_RACE_SIGNS)
+                # a store that was new and now exists is being created: its half-made tables
+                # fail in more ways than the messages above (a column name alone, once)
+                creating = new and database.exists() and "not a database" not in message
+                racing = racing or creating
                 if not racing or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+
+def _has_schema(database: Path) -> bool:
+    """Whether MLflow's schema was begun in this file (read-only: nothing is created)."""
+    import sqlite3
+
+    if not database.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT 1 FROM alembic_version").fetchone() is not None
+    except sqlite3.Error:
+        return False
 
 
 @contextlib.contextmanager
