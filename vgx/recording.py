@@ -8,7 +8,9 @@ decides how a run ends, and if that process dies, the recorder still closes the 
 epoch it was sent. Set VGX_BACKGROUND_RECORDING=0 to record in the training process instead.
 
 Only the process a person started (the `vgx` command) records this way: a parallel launcher's
-workers already keep every core busy, and record in their own process.
+workers already keep every core busy, and record in their own process. A sweep also hands the
+recording process its other MLflow work by name (`call`): the parent run, the resume check, a
+batched sweep's recordings and the report, so that the launcher's process never imports MLflow.
 """
 
 from __future__ import annotations
