@@ -99,15 +99,13 @@ def load_runs(
     filter_string: str | None = None,
 ) -> Runs:
     """Select runs by experiment, sweep (parent run id) and/or an MLflow filter string."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    from vgx.tracking import StoreRefused, find_run, runs_table
 
     client = _client(uri)
     if sweep:
-        try:
-            parent = client.get_run(sweep)
-        except MlflowException:
-            raise UsageError(f"--sweep={sweep}: no such run in {uri}") from None
+        parent = find_run(client, sweep)
+        if parent is None:
+            raise UsageError(f"--sweep={sweep}: no such run in {uri}")
         experiment_ids = [parent.info.experiment_id]
         clauses = [f"tags.sweeps LIKE '%{sweep}%'"]
     elif experiment:
@@ -122,16 +120,10 @@ def load_runs(
         clauses = []
     if filter_string:
         clauses.append(filter_string)
-    mlflow.set_tracking_uri(uri)
     try:
-        table = mlflow.search_runs(
-            experiment_ids=experiment_ids,
-            filter_string=" and ".join(clauses),
-            output_format="pandas",
-        )
-    except MlflowException as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise UsageError(f"--filter={filter_string!r}: MLflow refused it ({first})") from None
+        table = runs_table(uri, experiment_ids, " and ".join(clauses))
+    except StoreRefused as exc:
+        raise UsageError(f"--filter={filter_string!r}: MLflow refused it ({exc})") from None
     if "tags.vgx.kind" in table.columns:
         table = table[table["tags.vgx.kind"] != "sweep"]
     if table.empty:

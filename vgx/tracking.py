@@ -296,6 +296,34 @@ def log_folder(uri: str, run_id: str, folder: Path, artifact_path: str = "report
     mlflow_client(uri).log_artifacts(run_id, str(folder), artifact_path)
 
 
+def find_run(client, run_id: str):  # noqa: ANN001, ANN201 - an MlflowClient, an MLflow Run
+    """The run, or None where the store has none of that id."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException:
+        return None
+
+
+class StoreRefused(ValueError):
+    """The store refused a query (a filter string MLflow cannot parse); its first line."""
+
+
+def runs_table(uri: str, experiment_ids: list[str], filter_string: str):  # noqa: ANN201
+    """The runs as MLflow's pandas table: a row a run, columns params.*, metrics.*, tags.*."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(uri)
+    try:
+        return mlflow.search_runs(
+            experiment_ids=experiment_ids, filter_string=filter_string, output_format="pandas"
+        )
+    except MlflowException as exc:
+        raise StoreRefused(str(exc).strip().splitlines()[0]) from None
+
+
 def find_finished(uri: str, experiment: str, config_hash: str):
     """A run of `experiment` with this config_hash whose training ended (finished or diverged)."""
     client = mlflow_client(uri)
