@@ -85,10 +85,11 @@ def _short(value: str) -> str:
 
 def train_command(args: list[str]) -> int:
     from vgx.preflight import check_command_line
-    from vgx.recording import enable, prestart
+    from vgx.recording import prestart
 
-    enable()  # runs trained in this process record in a recording process
-    prestart()  # MLflow's import there from now, beside the command-line check and torch here
+    # runs trained in this process record in a recording process, which imports MLflow from now,
+    # beside the command-line check and torch here
+    prestart()
     plan = check_command_line(args, conf_dir())
     app = _hydra_app()
     if not plan.multirun:
