@@ -112,18 +112,7 @@ def _refers_to_hydra(task_cfg) -> bool:  # noqa: ANN001 - a DictConfig
     """Whether a value of the job's config is an interpolation of Hydra's own config."""
     from omegaconf import OmegaConf
 
-    def strings(node: object):  # noqa: ANN202
-        if isinstance(node, dict):
-            for value in node.values():
-                yield from strings(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from strings(value)
-        elif isinstance(node, str):
-            yield node
-
-    unresolved = OmegaConf.to_container(task_cfg, resolve=False)
-    return any("${hydra" in text for text in strings(unresolved))
+    return "${hydra" in repr(OmegaConf.to_container(task_cfg, resolve=False))
 
 
 def launch_batched(
