@@ -49,7 +49,7 @@ bench: install ## timing figures, medians of 5 repeats: about 30 minutes (see be
 
 studies: install ## run every study and collect the verdicts in outputs/reports/studies.md
 	@for s in $(STUDIES); do $(BIN)/vgx study $$s || exit 1; done
-	$(BIN)/python -m vgx.collect_studies $(STUDIES)
+	$(BIN)/python -m vgx.analysis.collect_studies $(STUDIES)
 
 clean: ## remove the run outputs (keeps .venv)
 	rm -rf outputs/runs outputs/sweeps outputs/mlflow.db outputs/mlartifacts

@@ -59,7 +59,7 @@ def sweeps(repeats: int, full: bool) -> None:
 def throughput(repeats: int) -> None:
     sys.path.insert(0, str(Path(__file__).parent.parent))
     from tests.conftest import compose_config
-    from vgx.batched import train_stack
+    from vgx.core.loop import train as train_stack
 
     print("stacked training, default network, 100 epochs, probes included, no recording")
     for k in (1, 4, 16, 64, 256):
@@ -75,7 +75,7 @@ def throughput(repeats: int) -> None:
 
 def scaling(repeats: int) -> None:
     from tests.conftest import compose_config
-    from vgx.train import train
+    from vgx.core.loop import train_run as train
 
     print("one run, 100 epochs, training and probes (in-process)")
     for label, overrides in [

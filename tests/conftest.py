@@ -8,8 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from vgx.cli import conf_dir
-from vgx.config import TrainConfig, register_configs
+from vgx.config import TrainConfig, conf_dir, register_configs
 
 
 def compose_config(overrides: list[str]) -> tuple[TrainConfig, dict]:

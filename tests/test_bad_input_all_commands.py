@@ -41,7 +41,7 @@ def test_mistake_gives_one_line(args, words, capsys, tmp_path, monkeypatch):
 
 
 def test_ui_warns_when_asked_to_listen_beyond_this_machine(capsys, monkeypatch, tmp_path):
-    from vgx import ui
+    from vgx.store import ui
 
     monkeypatch.setattr(ui.subprocess, "call", lambda command: 0)
     assert main(["ui", "--host", "0.0.0.0", "--uri", f"sqlite:///{tmp_path / 'any.db'}"]) == 0

@@ -11,10 +11,9 @@ from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from vgx.cli import conf_dir
-from vgx.composition import SweepComposer
-from vgx.config import register_configs
-from vgx.preflight import _JobComposer
+from vgx.config import conf_dir, register_configs
+from vgx.sweeps.composition import SweepComposer
+from vgx.sweeps.preflight import _JobComposer
 
 JOBS = [
     ["seed=3", "regularizer.lam=0.01"],
@@ -81,7 +80,7 @@ def test_the_launcher_gets_the_config_the_sweeper_checked(loader) -> None:  # no
 def test_a_repeated_job_gets_a_config_of_its_own(loader, tmp_path) -> None:  # noqa: ANN001
     from types import SimpleNamespace
 
-    from vgx.launch import _load_jobs
+    from vgx.sweeps.batched import _load_jobs
 
     master = loader.load_configuration(
         "config", overrides=[f"hydra.sweep.dir={tmp_path}"], run_mode=RunMode.MULTIRUN
@@ -98,7 +97,7 @@ def test_a_repeated_job_gets_a_config_of_its_own(loader, tmp_path) -> None:  # n
 def _loaded(loader, tmp_path, jobs: list[list[str]]):  # noqa: ANN001, ANN202
     from types import SimpleNamespace
 
-    from vgx.launch import _load_jobs
+    from vgx.sweeps.batched import _load_jobs
 
     master = loader.load_configuration(
         "config", overrides=[f"hydra.sweep.dir={tmp_path}"], run_mode=RunMode.MULTIRUN

@@ -3,7 +3,7 @@ import pytest
 from sklearn.datasets import make_moons
 
 from vgx.config import DatasetConfig
-from vgx.data import GENERATORS, load
+from vgx.core.data import GENERATORS, load
 
 
 @pytest.mark.parametrize(("n", "noise", "seed"), [(250, 0.05, 42), (101, 0.3, 0), (10, 0.0, 7)])

@@ -14,10 +14,10 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from vgx import recording
 from vgx.errors import UsageError
-from vgx.experiment import run_experiment
-from vgx.recording import BackgroundRecorder, recording_process
+from vgx.store import recording
+from vgx.store.recording import BackgroundRecorder, recording_process
+from vgx.sweeps.job import run_experiment
 
 
 def _recorded(uri: str, run_id: str) -> tuple[dict, dict, dict, list[str]]:
@@ -85,7 +85,7 @@ def test_a_dead_trainer_leaves_a_closed_run_with_every_epoch_it_sent(store_uri, 
     script = textwrap.dedent(
         f"""
         import os
-        from vgx.recording import BackgroundRecorder, recording_process
+        from vgx.store.recording import BackgroundRecorder, recording_process
         process = recording_process()
         recorder = BackgroundRecorder(process, {store_uri!r}, "orphan")
         recorder.start("r", {{}}, {{}})
@@ -132,7 +132,7 @@ def _history(seed: int, depth: int, epochs: int) -> list[dict[str, float]]:
 
 
 def test_reused_figure_canvases_draw_what_fresh_ones_draw(tmp_path):
-    from vgx import figures
+    from vgx.store import run_figures as figures
 
     first, second = _history(0, 4, 30), _history(1, 4, 12)
     figures.run_figures(first, 4, "first", tmp_path / "first")
@@ -148,17 +148,19 @@ def test_reused_figure_canvases_draw_what_fresh_ones_draw(tmp_path):
 
 def test_a_call_returns_its_value_and_raises_its_error(store_uri):
     process = recording_process()
-    made = process.call("vgx.tracking:start_sweep", store_uri, "calls", ["seed=1,2"])
+    made = process.call("vgx.store.tracking:start_sweep", store_uri, "calls", ["seed=1,2"])
     parent = made()
     assert MlflowClient(store_uri).get_run(parent).data.tags["vgx.kind"] == "sweep"
-    assert process.call("vgx.launch:plan_chunks", [], 8, 1)() == []  # no jobs: an empty plan
+    assert (
+        process.call("vgx.sweeps.batched:plan_chunks", [], 8, 1)() == []
+    )  # no jobs: an empty plan
     refused = process.call("vgx.cli:report_command", ["--uri", store_uri, "--sweep", "nope"])
     with pytest.raises(UsageError, match="nope"):
         refused()
-    broken = process.call("vgx.tracking:start_sweep")  # a bug: missing arguments
+    broken = process.call("vgx.store.tracking:start_sweep")  # a bug: missing arguments
     with pytest.raises(recording.RecordingFailed, match="TypeError"):
         broken()
-    assert process.call("vgx.launch:plan_chunks", [], 8, 1)() == []  # and it goes on
+    assert process.call("vgx.sweeps.batched:plan_chunks", [], 8, 1)() == []  # and it goes on
 
 
 def test_a_batched_sweep_leaves_mlflow_to_the_recording_process(tmp_path):

@@ -8,9 +8,10 @@ import time
 import pandas as pd
 import pytest
 
+from vgx.analysis.figures import layer_profile, run_settings, spread
+from vgx.analysis.report import diagnose
+from vgx.analysis.runs import _local_folder
 from vgx.cli import EXIT_USER_ERROR, main
-from vgx.figures import layer_profile, run_settings, spread
-from vgx.report import _local_folder, diagnose
 
 
 @pytest.mark.parametrize(

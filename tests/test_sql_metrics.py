@@ -7,8 +7,8 @@ import math
 import pytest
 from mlflow.entities import Metric
 
-from vgx.sql_metrics import SqliteMetricWriter
-from vgx.tracking import RunRecorder, mlflow_client
+from vgx.store.sql_metrics import SqliteMetricWriter
+from vgx.store.tracking import RunRecorder, mlflow_client
 
 KEYS = ("loss/train", "grad_norm/layer_1", "weight_change/layer_1")
 

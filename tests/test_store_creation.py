@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from vgx import tracking
+from vgx.store import tracking
 
 
 def _failing_then(errors: list[str], calls: list[float]):
@@ -68,7 +68,7 @@ def test_vgx_processes_open_a_store_in_turn(tmp_path):
 _OPEN = """
 import sys, time
 from mlflow.tracking import MlflowClient
-from vgx.tracking import mlflow_client
+from vgx.store.tracking import mlflow_client
 uri, start, how = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 while time.time() < start:
     pass

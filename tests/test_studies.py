@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import compose_config
-from vgx.cli import EXIT_USER_ERROR, main
-from vgx.studies import (
+from vgx.analysis.studies import (
     FAILS,
     HOLDS,
     MIXED,
@@ -24,6 +23,7 @@ from vgx.studies import (
     judge_sigmoid_vs_relu,
     per_layer_factor,
 )
+from vgx.cli import EXIT_USER_ERROR, main
 
 SEEDS = (0, 1, 2)
 
@@ -272,7 +272,7 @@ def test_unknown_study_gives_one_line(capsys):
 
 
 def test_study_figures_are_drawn_from_measurements(tmp_path):
-    from vgx.studies import figure_depth_activation, figure_dying_relu, figure_init
+    from vgx.analysis.studies import figure_depth_activation, figure_dying_relu, figure_init
 
     depth = depth_frame(relu_factor=0.7, tanh_factor=0.9).assign(init="xavier_uniform")
     assert figure_depth_activation(depth, tmp_path).name == "factor_vs_theory.png"
@@ -281,7 +281,7 @@ def test_study_figures_are_drawn_from_measurements(tmp_path):
 
 
 def test_curve_figures_take_the_median_over_seeds(tmp_path):
-    from vgx.studies import figure_exploding_clip
+    from vgx.analysis.studies import figure_exploding_clip
 
     data = frame(
         [

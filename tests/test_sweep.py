@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from vgx.cli import main, sweep_run_name
-from vgx.report import load_runs, summary_table
+from vgx.analysis.report import summary_table
+from vgx.analysis.runs import load_runs
+from vgx.cli import main
+from vgx.sweeps.job import sweep_run_name
 
 
 @pytest.fixture
@@ -111,7 +113,7 @@ def test_joblib_eight_runs_on_two_workers_lose_nothing(workdir):
             assert len(client.get_metric_history(child.info.run_id, key)) == 4, key
     # a run of the parallel sweep has the history the same config gives alone
     from tests.conftest import compose_config
-    from vgx.train import train
+    from vgx.core.loop import train_run as train
 
     (child,) = [c for c in children if c.info.run_name == "seed=2,lam=0.1"]
     alone = train(
@@ -145,8 +147,7 @@ def test_optuna_search_minimises_the_validation_loss_vgx_returns(workdir):
 def test_slurm_launcher_config_composes(workdir):
     from hydra import compose, initialize_config_dir
 
-    from vgx.cli import conf_dir
-    from vgx.config import register_configs
+    from vgx.config import conf_dir, register_configs
 
     register_configs()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):

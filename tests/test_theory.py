@@ -2,8 +2,8 @@
 
 import pytest
 
+from vgx.analysis.theory import predict, weight_variance
 from vgx.cli import main
-from vgx.theory import predict, weight_variance
 
 
 def test_relu_with_he_init_has_chi1_exactly_one():

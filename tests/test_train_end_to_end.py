@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from vgx.experiment import config_hash, run_experiment
+from vgx.sweeps.job import config_hash, run_experiment
 
 EPOCHS = 3
 

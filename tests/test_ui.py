@@ -1,8 +1,8 @@
 import pytest
 
 from vgx.errors import UsageError
-from vgx.tracking import default_store, tracking_uri
-from vgx.ui import ui_arguments, ui_command_line
+from vgx.store.tracking import default_store, tracking_uri
+from vgx.store.ui import ui_arguments, ui_command_line
 
 
 def test_ui_opens_the_store_that_train_writes(tmp_path, monkeypatch):

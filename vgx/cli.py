@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from vgx.config import conf_dir
+
 USAGE = """usage: vgx COMMAND [ARGS]
 
 commands:
@@ -32,12 +34,6 @@ EXIT_INTERRUPTED = 130
 _exit_fast = False
 
 
-def conf_dir() -> Path:
-    """The Hydra configs: shipped inside the package when installed, at the repo top otherwise."""
-    packaged = Path(__file__).parent / "conf"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "conf"
-
-
 def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
     """The Hydra task: one run; returns the final validation loss (a sweeper's objective)."""
     from hydra.core.hydra_config import HydraConfig
@@ -49,8 +45,8 @@ def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
     config = OmegaConf.to_object(cfg)
     validate(config)  # before the heavy imports: a mistake costs a second, not five
 
-    from vgx.experiment import run_experiment, summary
-    from vgx.tracking import tracking_uri
+    from vgx.store.tracking import tracking_uri
+    from vgx.sweeps.job import run_experiment, summary, sweep_run_name
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     hydra_cfg = HydraConfig.get()
@@ -64,28 +60,9 @@ def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
     return outcome.val_loss
 
 
-def sweep_run_name(sweep_keys: list[str], job_overrides: list[str]) -> str | None:
-    """A child run is named by what differs between the sweep's jobs: `depth=6,lam=0.01`."""
-    values = {}
-    for override in job_overrides:
-        key, _, value = override.partition("=")
-        values[key.lstrip("+~")] = value
-    parts = [f"{key.split('.')[-1]}={_short(values[key])}" for key in sweep_keys if key in values]
-    return ",".join(parts) or None
-
-
-def _short(value: str) -> str:
-    """0.48159606969527924 → 0.4816 (an optimizer's samples); 0.01 and 6 stay as they are."""
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return f"{number:.4g}" if len(value) > 8 else value
-
-
 def train_command(args: list[str]) -> int:
-    from vgx.preflight import check_command_line
-    from vgx.recording import prestart
+    from vgx.store.recording import prestart
+    from vgx.sweeps.preflight import check_command_line
 
     # runs trained in this process record in a recording process, which imports MLflow from now,
     # beside the command-line check and torch here
@@ -98,7 +75,7 @@ def train_command(args: list[str]) -> int:
         app()
         _exit_fast = True
         return 0
-    from vgx.sweep import run_sweep
+    from vgx.sweeps.sweep import run_sweep
 
     run_sweep(app, args, plan)
     _exit_fast_after_batched_sweep()
@@ -132,10 +109,10 @@ def study_command(args: list[str]) -> int:
     """`vgx study NAME [OVERRIDES]`: the study's sweep, its report, and the verdict."""
     from omegaconf import OmegaConf
 
+    from vgx.analysis.studies import STUDIES
     from vgx.errors import UsageError
-    from vgx.preflight import check_command_line
-    from vgx.studies import STUDIES
-    from vgx.sweep import run_sweep
+    from vgx.sweeps.preflight import check_command_line
+    from vgx.sweeps.sweep import run_sweep
 
     if not args or args[0] in ("--list", "-l", "-h", "--help"):
         print("usage: vgx study NAME [OVERRIDES]   (overrides replace the study's values)\n")
@@ -151,7 +128,7 @@ def study_command(args: list[str]) -> int:
     experiment = [] if "tracking.experiment" in given else [f"tracking.experiment=study-{name}"]
     launcher = [] if "hydra/launcher" in given else ["hydra/launcher=batched"]
     train_args = ["-m", f"+study={name}", *launcher, *sweep, *experiment, *overrides]
-    from vgx.recording import prestart
+    from vgx.store.recording import prestart
 
     prestart()  # MLflow's import there, beside the command-line check here
     plan = check_command_line(train_args, conf_dir())
@@ -161,21 +138,21 @@ def study_command(args: list[str]) -> int:
 
 
 def ui_command(args: list[str]) -> int:
-    from vgx.ui import serve
+    from vgx.store.ui import serve
 
     return serve(args)
 
 
 def report_command(args: list[str]) -> int:
-    from vgx.report import report_command as report
+    from vgx.analysis.commands import report_command as report
 
     return report(args)
 
 
 def theory_command(args: list[str]) -> int:
     """Mean-field prediction for a config, without training (Schoenholz et al. 2017)."""
-    from vgx.preflight import check_command_line
-    from vgx.theory import describe, predict_for_config
+    from vgx.analysis.theory import describe, predict_for_config
+    from vgx.sweeps.preflight import check_command_line
 
     if any(a.startswith("-") for a in args):
         print("usage: vgx theory [OVERRIDES]   e.g. vgx theory activation=tanh depth=20")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vgx.errors import ConfigError
 
@@ -122,6 +123,12 @@ class TrainConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
+def conf_dir() -> Path:
+    """The Hydra configs: shipped inside the package when installed, at the repo top otherwise."""
+    packaged = Path(__file__).parent / "conf"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "conf"
+
+
 def register_configs() -> None:
     """Put the schema in Hydra's ConfigStore so that conf/config.yaml can extend it."""
     from hydra.core.config_store import ConfigStore
@@ -159,7 +166,7 @@ def validate(cfg: TrainConfig) -> None:
     if split[0] == 0 or split[1] == 0:
         raise ConfigError("dataset.split", split, "a train and a val fraction > 0")
     n = DIGITS_IMAGES if cfg.dataset.name == "digits" else cfg.dataset.n_samples
-    if round(split[0] * n) < 1 or round(split[1] * n) < 1:  # as vgx.data.load rounds them
+    if round(split[0] * n) < 1 or round(split[1] * n) < 1:  # as vgx.core.data.load rounds them
         allowed = f"fractions that leave at least one training and one validation example of {n}"
         raise ConfigError("dataset.split", split, allowed)
     _at_least("depth", cfg.depth, 1)

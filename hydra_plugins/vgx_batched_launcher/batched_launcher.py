@@ -31,7 +31,7 @@ class BatchedLauncher(Launcher):
     def setup(self, *, hydra_context, task_function, config) -> None:  # noqa: ANN001
         # Hydra passes these by keyword; the plugin keeps them for launch(). The sweeper shares
         # hydra_context: its check of every job composes through the same faster loader.
-        from vgx.composition import SweepComposer
+        from vgx.sweeps.composition import SweepComposer
 
         if not isinstance(hydra_context.config_loader, SweepComposer):
             hydra_context.config_loader = SweepComposer(hydra_context.config_loader)
@@ -41,7 +41,7 @@ class BatchedLauncher(Launcher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        from vgx.launch import launch_batched
+        from vgx.sweeps.batched import launch_batched
 
         return launch_batched(
             self.config,

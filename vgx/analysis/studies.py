@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vgx.report import Runs
+from vgx.analysis.runs import Runs
 
 HOLDS, FAILS, MIXED = "holds", "does not hold", "mixed"
 
@@ -45,8 +45,8 @@ def _bars(
 
 
 def figure_depth_activation(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
-    from vgx.figures import bar_chart
-    from vgx.theory import predict, weight_variance
+    from vgx.analysis.figures import bar_chart
+    from vgx.analysis.theory import predict, weight_variance
 
     frame = _factors(frame)
     theory = {}
@@ -72,7 +72,7 @@ def _curves(frame: pd.DataFrame, keys: list[str], column: str) -> dict[str, list
 
 
 def figure_sigmoid_vs_relu(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
-    from vgx.figures import median_curves
+    from vgx.analysis.figures import median_curves
 
     # the values start at 0 (epoch 0): the log scale starts from epoch 1
     frame = frame.assign(
@@ -87,7 +87,7 @@ def figure_sigmoid_vs_relu(frame: pd.DataFrame, folder) -> object:  # noqa: ANN0
 
 
 def figure_exploding_clip(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
-    from vgx.figures import median_curves
+    from vgx.analysis.figures import median_curves
 
     return median_curves(
         _curves(frame, ["clip"], "loss_curve"),
@@ -98,7 +98,7 @@ def figure_exploding_clip(frame: pd.DataFrame, folder) -> object:  # noqa: ANN00
 
 
 def figure_dying_relu(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
-    from vgx.figures import bar_chart
+    from vgx.analysis.figures import bar_chart
 
     return bar_chart(
         _bars(frame, ["activation", "bias"], "dead_end"),
@@ -109,7 +109,7 @@ def figure_dying_relu(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
 
 
 def figure_init(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
-    from vgx.figures import bar_chart
+    from vgx.analysis.figures import bar_chart
 
     frame = frame.assign(layer_spread=frame.grad_norms_0.apply(_level))
     return bar_chart(
@@ -122,7 +122,7 @@ def figure_init(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
 
 
 def figure_l1_sparsity(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
-    from vgx.figures import bar_chart
+    from vgx.analysis.figures import bar_chart
 
     return bar_chart(
         _bars(frame, ["regularizer"], "near_zero_end"),
@@ -269,7 +269,7 @@ def _factors(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def judge_depth_activation(frame: pd.DataFrame) -> Verdict:
-    from vgx.theory import predict, weight_variance
+    from vgx.analysis.theory import predict, weight_variance
 
     frame = _factors(frame)
     factor = frame.groupby("activation").factor.apply(lambda f: float(np.exp(np.log(f).mean())))
@@ -424,7 +424,7 @@ def _monotone(values: list[float], falling: bool) -> bool:
 
 
 def judge_lambda_bias_variance(frame: pd.DataFrame) -> Verdict:
-    from vgx.report import diagnose
+    from vgx.analysis.report import diagnose
 
     med = frame.groupby("lam").median(numeric_only=True).sort_index()
     gap = (med.val_error - med.train_error).tolist()

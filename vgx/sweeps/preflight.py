@@ -67,7 +67,7 @@ class _JobComposer:
     def __init__(self, config_name: str) -> None:
         from hydra.core.global_hydra import GlobalHydra
 
-        from vgx.composition import group_names
+        from vgx.sweeps.composition import group_names
 
         self.config_name = config_name
         self.groups = group_names(GlobalHydra.instance().config_loader())
@@ -76,7 +76,7 @@ class _JobComposer:
     def __call__(self, job: list[str]):  # noqa: ANN204 - a DictConfig
         from hydra import compose
 
-        from vgx.composition import from_base
+        from vgx.sweeps.composition import from_base
 
         derived = from_base(
             job, self.groups, self.bases, lambda lines: compose(self.config_name, overrides=lines)

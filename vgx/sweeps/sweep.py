@@ -13,26 +13,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vgx.errors import Interrupted
-from vgx.preflight import Plan
+from vgx.sweeps.preflight import Plan
 
 
 def run_sweep(
     app: Callable[[], None], args: list[str], plan: Plan, study: str | None = None
 ) -> str:
     """Run the multirun under a parent run; returns the parent's run id."""
-    from vgx.recording import background, call
-    from vgx.tracking import tracking_uri
+    from vgx.store.recording import background, call
+    from vgx.store.tracking import tracking_uri
 
     uri = tracking_uri(plan.first.tracking.uri)
     experiment = plan.first.tracking.experiment
     recorder = background()
     if recorder is None:
-        from vgx.tracking import start_sweep
+        from vgx.store.tracking import start_sweep
 
         parent = start_sweep(uri, experiment, plan.overrides, study)
     else:
-        made = recorder.call("vgx.tracking:start_sweep", uri, experiment, plan.overrides, study)
-        import vgx.train  # noqa: F401 - torch, which the jobs need, while the parent run is made
+        made = recorder.call(
+            "vgx.store.tracking:start_sweep", uri, experiment, plan.overrides, study
+        )
+        import vgx.core.loop  # noqa: F401 - torch, which the jobs need, while the parent run is made
 
         parent = made()
     handed = [
@@ -44,7 +46,7 @@ def run_sweep(
     workdir = Path.cwd()  # the report's place: this command's, not the recording process's
 
     def end(status: str) -> Path | None:
-        return call("vgx.sweep:_end", uri, parent, status, study, workdir)
+        return call("vgx.sweeps.sweep:_end", uri, parent, status, study, workdir)
 
     try:
         app()
@@ -60,11 +62,11 @@ def run_sweep(
 
 def _end(uri: str, parent: str, status: str, study: str | None, workdir: Path) -> Path | None:
     """Close the parent run; a finished sweep first gets its report (the parent's artifacts)."""
-    from vgx.tracking import finish_sweep
+    from vgx.store.tracking import finish_sweep
 
     folder = None
     if status == "finished":
-        from vgx.report import write_sweep_report
+        from vgx.analysis.commands import write_sweep_report
 
         folder = write_sweep_report(uri, parent, study, workdir)
     finish_sweep(uri, parent, status, folder)

@@ -35,18 +35,14 @@ class Job:
 
 def plan_chunks(cfgs: list[TrainConfig], max_batch: int, budget_bytes: int) -> list[list[int]]:
     """Indices of the jobs trained together: one chunk per stack (equal `stack_key`, at most
-    `max_batch` runs, estimated memory under the budget); unstackable jobs alone, in order."""
-    from vgx.batched import bytes_per_run, stack_key
-    from vgx.data import load
+    `max_batch` runs, estimated memory under the budget)."""
+    from vgx.core.data import load
+    from vgx.core.loop import bytes_per_run, stack_key
 
     groups: dict[str, list[int]] = {}
     chunks: list[list[int]] = []
     for i, cfg in enumerate(cfgs):
-        key = stack_key(cfg)
-        if key is None:
-            chunks.append([i])
-        else:
-            groups.setdefault(key, []).append(i)
+        groups.setdefault(stack_key(cfg), []).append(i)
     for members in groups.values():
         cfg = cfgs[members[0]]
         splits = load(cfg.dataset)
@@ -61,8 +57,8 @@ def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> li
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict
 
-    from vgx.cli import sweep_run_name
-    from vgx.tracking import tracking_uri
+    from vgx.store.tracking import tracking_uri
+    from vgx.sweeps.job import sweep_run_name
 
     jobs = []
     handed_out: set[int] = set()
@@ -125,9 +121,9 @@ def launch_batched(
 ) -> list:
     from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
 
-    from vgx.batched import train_stack
-    from vgx.experiment import run_experiment, summary
-    from vgx.recording import call
+    from vgx.core.loop import train
+    from vgx.store.recording import call
+    from vgx.sweeps.job import summary
 
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
@@ -138,7 +134,7 @@ def launch_batched(
     checks = [(job.cfg, job.uri, job.cfg.tracking.parent_run_id) for job in jobs]
     reused_runs = [None] * len(jobs)
     if any(cfg.resume and parent for cfg, _, parent in checks):
-        reused_runs = call("vgx.launch:_reused", checks)
+        reused_runs = call("vgx.sweeps.batched:_reused", checks)
     returns: dict[int, float] = {}
     to_train = []
     for job, reused in zip(jobs, reused_runs, strict=True):
@@ -162,15 +158,7 @@ def launch_batched(
         for number, chunk in enumerate(chunks, start=1):
             members = [to_train[i] for i in chunk]
             started = time.perf_counter()
-            if len(members) == 1 and _unstackable(members[0].cfg):
-                job = members[0]
-                print(f"[batched] job {job.index}: cannot be stacked, trained alone", flush=True)
-                outcome = run_experiment(
-                    job.cfg, job.resolved, job.output_dir, job.uri, name=job.name
-                )
-                returns[job.index] = outcome.val_loss
-                continue
-            results = train_stack([j.cfg for j in members])
+            results = train([j.cfg for j in members])
             print(
                 f"[batched] stack {number}/{len(chunks)}: {len(members)} runs trained in "
                 f"{time.perf_counter() - started:.1f} s",
@@ -179,12 +167,12 @@ def launch_batched(
             for job, result in zip(members, results, strict=True):
                 arguments = (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result)
                 if pool is None:
-                    returns[job.index] = call("vgx.launch:_record", *arguments)
+                    returns[job.index] = call("vgx.sweeps.batched:_record", *arguments)
                 else:
                     pending.append((job, pool.submit(_record, *arguments), arguments))
         for job, future, arguments in reversed(pending):  # the workers take the front
             if future.cancel():
-                returns[job.index] = call("vgx.launch:_record", *arguments)
+                returns[job.index] = call("vgx.sweeps.batched:_record", *arguments)
         for job, future, _ in pending:
             if not future.cancelled():
                 returns[job.index] = future.result()
@@ -211,28 +199,22 @@ def launch_batched(
 
 def _reused(checks: list[tuple]) -> list:
     """For each (cfg, uri, parent): the finished run it reuses (a RunOutcome), or None."""
-    from vgx.experiment import reuse_finished
+    from vgx.sweeps.job import reuse_finished
 
     return [reuse_finished(*check) for check in checks]
 
 
 def _record(*arguments: object) -> float:
     """Record one trained run (`record_trained`'s arguments); its validation loss."""
-    from vgx.experiment import record_trained
+    from vgx.sweeps.job import record_trained
 
     return record_trained(*arguments).val_loss
 
 
 def _warm_up_worker() -> None:
-    import vgx.experiment  # noqa: F401 - without torch: a recorder unpickles no tensor
-    from vgx import figures, tracking
+    import vgx.sweeps.job  # noqa: F401 - without torch: a recorder unpickles no tensor
+    from vgx.store import run_figures, tracking
 
     tracking.warm_up()
-    figures.warm_up()
+    run_figures.warm_up()
     time.sleep(0.5)  # held a moment, so that each warm-up task starts a worker of its own
-
-
-def _unstackable(cfg: TrainConfig) -> bool:
-    from vgx.batched import stack_key
-
-    return stack_key(cfg) is None

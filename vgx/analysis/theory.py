@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vgx.model import activation_fn
+from vgx.config import ActivationConfig
+from vgx.core.network import activation_fn
 
 # Gauss–Hermite nodes for E over N(0,1); an even count keeps z = 0 (ReLU's kink) off the grid.
 QUADRATURE_POINTS = 200
@@ -61,7 +62,7 @@ def predict(
     sigma_w2: float,
     sigma_b2: float = 0.0,
     bias: float = 0.0,
-    slope: float = 0.01,
+    slope: float = ActivationConfig.slope,
 ) -> Prediction:
     """q* and χ₁ for an activation and weight/bias variances (Schoenholz et al. 2017)."""
     z, w = _gauss()

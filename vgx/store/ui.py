@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from vgx.errors import UsageError
-from vgx.tracking import artifact_root, default_store, tracking_uri
+from vgx.store.tracking import artifact_root, default_store, tracking_uri
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

@@ -218,7 +218,7 @@ class RunRecorder:
         return self.run_id
 
     def _connect(self, client) -> None:  # noqa: ANN001 - an MlflowClient
-        from vgx.sql_metrics import SqliteMetricWriter
+        from vgx.store.sql_metrics import SqliteMetricWriter
 
         self._client = client
         self._sqlite = SqliteMetricWriter.for_client(client)
@@ -249,7 +249,7 @@ class RunRecorder:
 
     def finish(
         self, status: str, tags: dict[str, str], artifacts: Path | None, figures=None
-    ) -> dict[str, float]:  # noqa: ANN001 - figures: vgx.figures.RunFigures
+    ) -> dict[str, float]:  # noqa: ANN001 - figures: vgx.store.run_figures.RunFigures
         """Send what is left, render the figures into the artifacts, send those and the final
         tags, then close the run. Returns the seconds the figures took."""
         from mlflow.entities import RunTag

@@ -1,8 +1,8 @@
 """Measurements of a network: numbers from model and data; never a step, a gradient change, a log.
 
-Layer i counts from 1 (nearest the input) to depth (the output layer), as in DESIGN §3. The
-per-epoch measures work on one network or a stack of K (`vgx.batched`) alike: every tensor has a
-leading run axis, K = 1 for `vgx train`.
+Layer i counts from 1 (nearest the input) to depth (the output layer), as docs/metrics.md says.
+Every measure works on a stack of K runs: every tensor has a leading run axis, K = 1 for a single
+`vgx train`.
 """
 
 from __future__ import annotations
@@ -10,21 +10,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
 
 import torch
 
-from vgx.data import Splits
-from vgx.model import MLP, Activation
-from vgx.objective import accuracy, data_loss, example_hits, example_losses
+from vgx.core.data import Splits
+from vgx.core.network import Activation, Network
+from vgx.core.objective import example_hits, example_losses, run_accuracies, run_losses
 
 # A weight counts as "near zero" (seed 000's L1 sparsity) below this magnitude.
 NEAR_ZERO = 0.01
 
-# A hidden unit counts as saturated where φ′ is below this share of φ′'s maximum (DESIGN §3).
+# A hidden unit counts as saturated where φ′ is below this share of φ′'s maximum (docs/metrics.md).
 SATURATION_SHARE = 0.01
 
-# The per-layer measures, in the order each layer's metrics are recorded (DESIGN §3).
+# The per-layer measures, in the order each layer's metrics are recorded (docs/metrics.md).
 LAYER_MEASURES = (
     "weight_norm",
     "near_zero",
@@ -44,49 +43,50 @@ DERIVATIVE_FROM_OUTPUT: dict[object, Callable[[torch.Tensor, torch.Tensor], torc
 }
 
 
-class Switchable(Protocol):
-    """A network with a training flag: an `MLP` or a `vgx.batched.Stack`."""
+class GradientNorms:
+    """‖∂J/∂W_i‖ and ‖∂J/∂b_i‖ of every run from the flat gradient [K, P], read before clipping:
+    a handful of torch calls whatever the depth and K, and no host sync (this runs after every
+    training step)."""
 
-    training: bool
-    mode_matters: bool
+    def __init__(self, network: Network) -> None:
+        sizes = network.arch.sizes()
+        self.count = 2 * network.depth  # the norms' scales γ are not reported
+        segment = torch.arange(len(sizes), device=network.params.device)
+        self.segment_of = torch.repeat_interleave(
+            segment, torch.tensor(sizes, device=network.params.device)
+        )
+        self.segments = len(sizes)
 
-    def train(self, mode: bool = True) -> object: ...
-
-
-def gradient_norms(model: MLP) -> torch.Tensor:
-    """[‖∂J/∂W_1‖ … ‖∂J/∂W_L‖, ‖∂J/∂b_1‖ … ‖∂J/∂b_L‖] from the `.grad` fields, read before clipping.
-
-    One fused call, no host sync: this runs after every training step.
-    """
-    grads = [p.grad for p in model.weights() + model.biases()]
-    grads = [g if g is not None else torch.zeros(1) for g in grads]
-    return torch.stack(torch._foreach_norm(grads))
+    def __call__(self, grad: torch.Tensor) -> torch.Tensor:
+        """[K, 2·depth]: the weights' norms, then the biases'."""
+        squares = grad.new_zeros(grad.shape[0], self.segments)
+        squares.index_add_(1, self.segment_of, grad * grad)
+        return squares[:, : self.count].sqrt()
 
 
 @contextmanager
-def evaluating(model: Switchable) -> Iterator[None]:
-    """Eval mode for a measuring pass, put back afterwards. Skipped when no layer behaves
-    differently in training (no dropout, no batch norm): `nn.Module.train` walks every submodule
-    through `__setattr__`, ~0.2 ms for seed 002's net, twice an epoch."""
-    if not model.mode_matters:
+def evaluating(network: Network) -> Iterator[None]:
+    """Eval mode for a measuring pass, put back afterwards; skipped when no layer behaves
+    differently in training (no dropout, no batch norm)."""
+    if not network.mode_matters:
         yield
         return
-    was_training = model.training
-    model.train(False)
+    was_training = network.training
+    network.train(False)
     try:
         yield
     finally:
-        model.train(was_training)
+        network.train(was_training)
 
 
 @torch.no_grad()
-def evaluate(model: MLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean data loss, accuracy) in eval mode; NaN on an empty set."""
+def evaluate(network: Network, x: torch.Tensor, y: torch.Tensor) -> tuple[list, list]:
+    """(mean data loss, accuracy) of each run in eval mode; NaN on an empty set."""
     if len(y) == 0:
-        return float("nan"), float("nan")
-    with evaluating(model):
-        logits = model(x)
-    return float(data_loss(logits, y)), float(accuracy(logits, y))
+        return [math.nan] * network.k, [math.nan] * network.k
+    with evaluating(network):
+        logits = network.forward(x.expand(network.k, *x.shape))
+    return run_losses(logits, y).tolist(), run_accuracies(logits, y).tolist()
 
 
 def max_derivative(activation: Activation) -> float:
@@ -203,45 +203,39 @@ class EpochProbe:
 
     def measure_network(
         self,
-        model: MLP,
+        network: Network,
         grad_means: torch.Tensor,
         penalty: torch.Tensor,
         before: torch.Tensor | None,
-    ) -> tuple[dict[str, float], bool]:
-        """`measure` for one network: its metrics, and whether they and its parameters are all
-        finite."""
+    ) -> tuple[list[dict[str, float]], list[bool]]:
+        """`measure` for a network's runs, from one eval-mode pass over `self.inputs`."""
         preactivations: list[torch.Tensor] = []
-        with evaluating(model), torch.no_grad():
-            logits = model(self.inputs, preactivations)
-            hidden = self.validation_part(preactivations, run_axis=False)
-            biases = torch.cat(model.biases())
-        rows, finite = self.measure(  # [None]: the K = 1 axis
-            logits[None],
+        with evaluating(network), torch.no_grad():
+            logits = network.forward(
+                self.inputs.expand(network.k, *self.inputs.shape), preactivations
+            )
+            hidden = self.validation_part(preactivations)
+        return self.measure(
+            logits,
             hidden,
-            self.layers.flatten(model.weights())[None],
-            biases[None],
-            grad_means[None],
-            penalty.reshape(1),
-            None if before is None else before[None],
+            network.weight_rows().detach(),
+            network.bias_rows().detach(),
+            grad_means,
+            penalty,
+            before,
         )
-        return rows[0], finite[0]
 
-    def validation_part(
-        self, preactivations: list[torch.Tensor], run_axis: bool = True
-    ) -> torch.Tensor | None:
+    def validation_part(self, preactivations: list[torch.Tensor]) -> torch.Tensor | None:
         """The hidden layers' pre-activations on the validation examples, [K, layers, n_val,
-        units], from those of the whole pass (each [K, n, units], or [n, units] without the run
-        axis); None at depth 1."""
+        units], from those of the whole pass (each [K, n, units]); None at depth 1."""
         if not preactivations:
             return None
-        n = self.n_train
-        if run_axis:
-            return torch.stack([s[:, n:] for s in preactivations], dim=1)
-        return torch.stack([s[n:] for s in preactivations])[None]
+        return torch.stack([s[:, self.n_train :] for s in preactivations], dim=1)
 
-    def snapshot(self, weights: list[torch.Tensor]) -> torch.Tensor:
-        """The weights before the epoch's last step, for its update ratio."""
-        return self.layers.flatten(weights)
+    @staticmethod
+    def snapshot(network: Network) -> torch.Tensor:
+        """The weights before the epoch's last step, for its update ratio: a copy."""
+        return network.weight_rows().detach().clone()
 
     @torch.no_grad()
     def measure(

@@ -147,8 +147,8 @@ def run_experiment(
     parent_run_id: str | None = None,
 ) -> RunOutcome:
     """Validate, then train and record. A bad value raises ConfigError before any run exists."""
-    from vgx.recording import open_recorder
-    from vgx.train import train
+    from vgx.core.loop import train_run
+    from vgx.store.recording import open_recorder
 
     validate(cfg)
     name = name or run_name(cfg)
@@ -169,7 +169,7 @@ def run_experiment(
 
     try:
         with stop_on_signal() as stop:
-            result = train(cfg, on_epoch, should_stop=stop.is_set)
+            result = train_run(cfg, on_epoch, should_stop=stop.is_set)
     except KeyboardInterrupt:  # during set-up, before the loop could catch it
         recorder.finish("interrupted", {}, None)
         raise Interrupted(name) from None
@@ -183,7 +183,7 @@ def run_experiment(
 
 
 def _close_run(
-    recorder,  # noqa: ANN001 - a vgx.tracking.RunRecorder
+    recorder,  # noqa: ANN001 - a vgx.store.tracking.RunRecorder
     cfg: TrainConfig,
     resolved: dict,
     output_dir: Path,
@@ -195,7 +195,7 @@ def _close_run(
 
     `seconds` gets what the run waited for: its figures, and the tracking around them (a recorder
     in another process may have done much of its work while the run trained)."""
-    from vgx.figures import RunFigures
+    from vgx.store.run_figures import RunFigures
 
     clock = time.perf_counter()
     artifacts = (output_dir / "artifacts").resolve()
@@ -219,7 +219,7 @@ def _close_run(
 
 def reuse_finished(cfg: TrainConfig, uri: str, parent_run_id: str | None) -> RunOutcome | None:
     """In a sweep with resume on: the finished run of the same config_hash, joined to the sweep."""
-    from vgx.tracking import add_to_sweep, find_finished
+    from vgx.store.tracking import add_to_sweep, find_finished
 
     if not (parent_run_id and cfg.resume):
         return None
@@ -240,7 +240,7 @@ def record_trained(
     result: TrainResult,
 ) -> RunOutcome:
     """Record a run trained elsewhere (in a stack) exactly as `run_experiment` records one."""
-    from vgx.tracking import RunRecorder
+    from vgx.store.tracking import RunRecorder
 
     name = name or run_name(cfg)
     clock = time.perf_counter()
@@ -291,3 +291,22 @@ def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
         " open it with `vgx ui`",
     ]
     return "\n".join(lines)
+
+
+def sweep_run_name(sweep_keys: list[str], job_overrides: list[str]) -> str | None:
+    """A child run is named by what differs between the sweep's jobs: `depth=6,lam=0.01`."""
+    values = {}
+    for override in job_overrides:
+        key, _, value = override.partition("=")
+        values[key.lstrip("+~")] = value
+    parts = [f"{key.split('.')[-1]}={_short(values[key])}" for key in sweep_keys if key in values]
+    return ",".join(parts) or None
+
+
+def _short(value: str) -> str:
+    """0.48159606969527924 → 0.4816 (an optimizer's samples); 0.01 and 6 stay as they are."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return f"{number:.4g}" if len(value) > 8 else value

@@ -47,7 +47,7 @@ def background_enabled() -> bool:
 
 def open_recorder(uri: str, experiment: str):
     """A recorder for one run: in the recording process where one can run, else in this one."""
-    from vgx.tracking import RunRecorder
+    from vgx.store.tracking import RunRecorder
 
     process = recording_process() if background_enabled() else None
     if process is None:
@@ -189,7 +189,7 @@ class BackgroundRecorder:
 
     def finish(
         self, status: str, tags: dict[str, str], artifacts: Path | None, figures=None
-    ) -> dict[str, float]:  # noqa: ANN001 - figures: vgx.figures.RunFigures
+    ) -> dict[str, float]:  # noqa: ANN001 - figures: vgx.store.run_figures.RunFigures
         """Close the run; waits until it is closed. Raises the recording's error if this run has
         not raised it yet (the run may have trained before the store answered)."""
         if self._error is None:
@@ -236,7 +236,7 @@ def serve(connection) -> None:  # noqa: ANN001 - a multiprocessing Connection
                 return
 
     threading.Thread(target=read, daemon=True).start()
-    from vgx import tracking  # MLflow's import starts here, beside the training
+    from vgx.store import tracking  # MLflow's import starts here, beside the training
 
     tracking.warm_up()
     runs: dict[int, tracking.RunRecorder] = {}
@@ -246,7 +246,7 @@ def serve(connection) -> None:  # noqa: ANN001 - a multiprocessing Connection
         try:
             message = inbox.get(timeout=None if warmed else 0.05)
         except queue.Empty:
-            from vgx.figures import warm_up  # matplotlib, while the run trains
+            from vgx.store.run_figures import warm_up  # matplotlib, while the run trains
 
             warm_up()
             warmed = True
@@ -270,7 +270,7 @@ def serve(connection) -> None:  # noqa: ANN001 - a multiprocessing Connection
 
 
 def _handle(kind: str, token: int, args: tuple, runs: dict, connection) -> None:  # noqa: ANN001
-    from vgx.tracking import RunRecorder
+    from vgx.store.tracking import RunRecorder
 
     if kind == "start":
         uri, experiment, run_name, params, tags, parent = args
@@ -293,7 +293,7 @@ def _reply(connection, message: tuple) -> None:  # noqa: ANN001
         connection.send(message)
 
 
-def _close_quietly(recorder) -> None:  # noqa: ANN001 - a vgx.tracking.RunRecorder
+def _close_quietly(recorder) -> None:  # noqa: ANN001 - a vgx.store.tracking.RunRecorder
     with contextlib.suppress(Exception):  # the store may be what failed; no one left to tell
         recorder.finish("interrupted", {}, None)
 

@@ -7,8 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from vgx.report import reports_root
-from vgx.studies import STUDIES
+from vgx.analysis.report import reports_root
+from vgx.analysis.studies import STUDIES
 
 # The figure that shows each claim best, from the study's report folder.
 FIGURE = {
