@@ -109,10 +109,10 @@ def test_a_group_larger_than_the_budget_is_chunked():
 
 
 def test_a_batched_sweep_records_every_job_like_vgx_train(tmp_path, monkeypatch):
-    from vgx.store.recording import enable, recording_process
+    from vgx.store.recording import background, start_background
 
-    enable()
-    assert recording_process() is not None  # started before the change of folder below
+    start_background()
+    assert background() is not None  # started before the change of folder below
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     args = ["train", "-m", "hydra/launcher=batched", "seed=0,1", "depth=2,3", "norm=none,batch"]

@@ -14,10 +14,19 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from vgx.analysis.commands import report_command
 from vgx.errors import UsageError
 from vgx.store import recording
-from vgx.store.recording import BackgroundRecorder, recording_process
+from vgx.store.recording import BackgroundRecorder, background
+from vgx.store.tracking import start_sweep
+from vgx.sweeps.batched import plan_chunks
 from vgx.sweeps.job import run_experiment
+
+
+@pytest.fixture(autouse=True)
+def _records_in_background(monkeypatch):
+    """This test process records as the `vgx` command does: in a recording process."""
+    monkeypatch.setattr(recording, "_enabled", True)
 
 
 def _recorded(uri: str, run_id: str) -> tuple[dict, dict, dict, list[str]]:
@@ -56,7 +65,7 @@ def test_background_records_what_inline_records(small_config, store_uri, tmp_pat
 
 
 def test_the_recording_process_ignores_ctrl_c(store_uri):
-    process = recording_process()
+    process = background()
     assert process is not None
     os.kill(process.process.pid, signal.SIGINT)
     time.sleep(0.5)
@@ -71,7 +80,7 @@ def test_the_recording_process_ignores_ctrl_c(store_uri):
 def test_a_store_mistake_reaches_the_trainer_as_one_line(store_uri):
     client = MlflowClient(store_uri)
     client.delete_experiment(client.create_experiment("gone"))
-    recorder = BackgroundRecorder(recording_process(), store_uri, "gone")
+    recorder = BackgroundRecorder(background(), store_uri, "gone")
     recorder.start("r", {}, {})
     with pytest.raises(UsageError, match="deleted"):
         for epoch in range(200):
@@ -85,8 +94,9 @@ def test_a_dead_trainer_leaves_a_closed_run_with_every_epoch_it_sent(store_uri, 
     script = textwrap.dedent(
         f"""
         import os
-        from vgx.store.recording import BackgroundRecorder, recording_process
-        process = recording_process()
+        from vgx.store.recording import BackgroundRecorder, background, start_background
+        start_background()
+        process = background()
         recorder = BackgroundRecorder(process, {store_uri!r}, "orphan")
         recorder.start("r", {{}}, {{}})
         for epoch in range(5):
@@ -147,20 +157,18 @@ def test_reused_figure_canvases_draw_what_fresh_ones_draw(tmp_path):
 
 
 def test_a_call_returns_its_value_and_raises_its_error(store_uri):
-    process = recording_process()
-    made = process.call("vgx.store.tracking:start_sweep", store_uri, "calls", ["seed=1,2"])
+    process = background()
+    made = process.call(start_sweep, store_uri, "calls", ["seed=1,2"])
     parent = made()
     assert MlflowClient(store_uri).get_run(parent).data.tags["vgx.kind"] == "sweep"
-    assert (
-        process.call("vgx.sweeps.batched:plan_chunks", [], 8, 1)() == []
-    )  # no jobs: an empty plan
-    refused = process.call("vgx.cli:report_command", ["--uri", store_uri, "--sweep", "nope"])
+    assert process.call(plan_chunks, [], 8, 1)() == []  # no jobs: an empty plan
+    refused = process.call(report_command, ["--uri", store_uri, "--sweep", "nope"])
     with pytest.raises(UsageError, match="nope"):
         refused()
-    broken = process.call("vgx.store.tracking:start_sweep")  # a bug: missing arguments
+    broken = process.call(start_sweep)  # a bug: missing arguments
     with pytest.raises(recording.RecordingFailed, match="TypeError"):
         broken()
-    assert process.call("vgx.sweeps.batched:plan_chunks", [], 8, 1)() == []  # and it goes on
+    assert process.call(plan_chunks, [], 8, 1)() == []  # and it goes on
 
 
 def test_a_batched_sweep_leaves_mlflow_to_the_recording_process(tmp_path):

@@ -61,12 +61,12 @@ def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
 
 
 def train_command(args: list[str]) -> int:
-    from vgx.store.recording import prestart
+    from vgx.store.recording import start_background
     from vgx.sweeps.preflight import check_command_line
 
     # runs trained in this process record in a recording process, which imports MLflow from now,
     # beside the command-line check and torch here
-    prestart()
+    start_background()
     plan = check_command_line(args, conf_dir())
     app = _hydra_app()
     if not plan.multirun:
@@ -128,9 +128,9 @@ def study_command(args: list[str]) -> int:
     experiment = [] if "tracking.experiment" in given else [f"tracking.experiment=study-{name}"]
     launcher = [] if "hydra/launcher" in given else ["hydra/launcher=batched"]
     train_args = ["-m", f"+study={name}", *launcher, *sweep, *experiment, *overrides]
-    from vgx.store.recording import prestart
+    from vgx.store.recording import start_background
 
-    prestart()  # MLflow's import there, beside the command-line check here
+    start_background()  # MLflow's import there, beside the command-line check here
     plan = check_command_line(train_args, conf_dir())
     run_sweep(_hydra_app(), train_args, plan, study=name)
     _exit_fast_after_batched_sweep()

@@ -9,15 +9,15 @@ epoch it was sent. Set VGX_BACKGROUND_RECORDING=0 to record in the training proc
 
 Only the process a person started (the `vgx` command) records this way: a parallel launcher's
 workers already keep every core busy, and record in their own process. A sweep also hands the
-recording process its other MLflow work by name (`call`): the parent run, the resume check, a
-batched sweep's recordings and the report, so that the launcher's process never imports MLflow.
+recording process its other MLflow work as functions to call (`call`): the parent run, the resume
+check, a batched sweep's recordings and the report, so that the launcher's process never imports
+MLflow. What crosses between the processes is typed: `vgx.store.messages`.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib
 import itertools
 import multiprocessing
 import os
@@ -27,64 +27,58 @@ import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from vgx.errors import UsageError
+from vgx.store.messages import (
+    Call,
+    Failed,
+    Finished,
+    FinishRun,
+    LogEpoch,
+    Message,
+    RecordingFailed,
+    Reply,
+    Returned,
+    Started,
+    StartRun,
+)
 
 _process: RecordingProcess | None = None
 _enabled = False
 
 
-def enable() -> None:
-    """Runs of this process record in a recording process (unless $VGX_BACKGROUND_RECORDING=0)."""
+class Recorder(Protocol):
+    """One run's recording, in this process (`vgx.store.tracking.RunRecorder`) or in the
+    recording process (`BackgroundRecorder`): the same calls, in the same order."""
+
+    run_id: str | None
+
+    def start(
+        self, run_name: str, params: dict[str, str], tags: dict[str, str], parent: str | None = None
+    ) -> object: ...
+
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None: ...
+
+    def finish(
+        self, status: str, tags: dict[str, str], artifacts: Path | None, figures: object = None
+    ) -> dict[str, float]: ...
+
+
+def start_background() -> None:
+    """Runs of this process record in a recording process, started now so that it imports
+    MLflow while this one imports torch (unless $VGX_BACKGROUND_RECORDING=0)."""
     global _enabled
     _enabled = True
-
-
-def background_enabled() -> bool:
-    return _enabled and os.environ.get("VGX_BACKGROUND_RECORDING", "1") not in ("0", "false", "no")
-
-
-def open_recorder(uri: str, experiment: str):
-    """A recorder for one run: in the recording process where one can run, else in this one."""
-    from vgx.store.tracking import RunRecorder
-
-    process = recording_process() if background_enabled() else None
-    if process is None:
-        return RunRecorder(uri, experiment)
-    return BackgroundRecorder(process, uri, experiment)
-
-
-def prestart() -> None:
-    """Start the recording process now, so that it imports MLflow while this one imports torch."""
-    enable()
-    if background_enabled():
-        recording_process()
+    background()
 
 
 def background() -> RecordingProcess | None:
-    """The recording process where this process records in one, else None (record here)."""
-    return recording_process() if background_enabled() else None
-
-
-def call(function: str, *args: object) -> Any:
-    """`module:function(*args)`, run by the recording process where this process records in one
-    (MLflow is imported there already), else here."""
-    process = background()
-    if process is None:
-        return named(function)(*args)
-    return process.call(function, *args)()
-
-
-def named(function: str) -> Callable:
-    """The function a "module:name" string names."""
-    module, _, name = function.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def recording_process() -> RecordingProcess | None:
-    """The recording process of this Python process (one, reused by every run of a sweep)."""
+    """The recording process where this process records in one (one, reused by every run of a
+    sweep), else None: record here."""
     global _process
+    wanted = os.environ.get("VGX_BACKGROUND_RECORDING", "1") not in ("0", "false", "no")
+    if not (_enabled and wanted):
+        return None
     if _process is not None and _process.alive():
         return _process
     try:
@@ -94,8 +88,24 @@ def recording_process() -> RecordingProcess | None:
     return _process
 
 
-class RecordingFailed(RuntimeError):
-    """A bug in the recording process (its traceback attached); user mistakes are UsageErrors."""
+def open_recorder(uri: str, experiment: str) -> Recorder:
+    """A recorder for one run: in the recording process where one can run, else in this one."""
+    from vgx.store.tracking import RunRecorder
+
+    process = background()
+    if process is None:
+        return RunRecorder(uri, experiment)
+    return BackgroundRecorder(process, uri, experiment)
+
+
+def call(function: Callable[..., Any], *args: object) -> Any:
+    """`function(*args)`, run by the recording process where this process records in one
+    (MLflow is imported there already), else here. `function` must be a module-level function:
+    it travels by reference."""
+    process = background()
+    if process is None:
+        return function(*args)
+    return process.call(function, *args)()
 
 
 class RecordingProcess:
@@ -103,7 +113,7 @@ class RecordingProcess:
         context = multiprocessing.get_context("spawn")  # no fork of a process that runs torch
         self._connection, theirs = context.Pipe()
         self._tokens = itertools.count(1)
-        self._replies: dict[int, list[tuple]] = {}
+        self._replies: dict[int, list[Reply]] = {}
         self._lock = threading.Lock()
         self._used = False
         self.process = context.Process(target=serve, args=(theirs,), daemon=True, name="vgx-rec")
@@ -126,7 +136,7 @@ class RecordingProcess:
     def token(self) -> int:
         return next(self._tokens)
 
-    def send(self, message: tuple) -> None:
+    def send(self, message: Message) -> None:
         self._used = True
         try:
             with self._lock:
@@ -134,23 +144,23 @@ class RecordingProcess:
         except (BrokenPipeError, EOFError, OSError) as exc:
             raise RecordingFailed("the recording process stopped") from exc
 
-    def call(self, function: str, *args: object) -> Callable[[], Any]:
-        """Start `module:function(*args)` in the recording process, where MLflow is imported
-        already; returns what waits for its value (and raises its error). One at a time, in
-        the order sent, between the runs it records."""
+    def call(self, function: Callable[..., Any], *args: object) -> Callable[[], Any]:
+        """Start `function(*args)` in the recording process, where MLflow is imported already;
+        returns what waits for its value (and raises its error). One at a time, in the order
+        sent, between the runs it records."""
         token = self.token()
-        self.send(("call", token, function, args))
+        self.send(Call(token, function, args))
 
         def value() -> Any:
             reply = self.reply(token, wait=True)
-            if reply[0] == "error":
-                line, trace = reply[2], reply[3]
-                raise UsageError(line) if line else RecordingFailed(trace)
-            return reply[2]
+            if isinstance(reply, Failed):
+                raise reply.error()
+            assert isinstance(reply, Returned)
+            return reply.value
 
         return value
 
-    def reply(self, token: int, wait: bool) -> tuple | None:
+    def reply(self, token: int, wait: bool) -> Reply | None:
         """The next reply for `token`; None when none has come and `wait` is false."""
         while True:
             waiting = self._replies.get(token)
@@ -162,7 +172,7 @@ class RecordingProcess:
                 message = self._connection.recv()
             except (EOFError, OSError) as exc:
                 raise RecordingFailed("the recording process stopped") from exc
-            self._replies.setdefault(message[1], []).append(message)
+            self._replies.setdefault(message.token, []).append(message)
 
 
 class BackgroundRecorder:
@@ -179,21 +189,21 @@ class BackgroundRecorder:
     def start(
         self, run_name: str, params: dict[str, str], tags: dict[str, str], parent: str | None = None
     ) -> None:
-        message = ("start", self._token, self.uri, self.experiment, run_name, params, tags, parent)
+        message = StartRun(self._token, self.uri, self.experiment, run_name, params, tags, parent)
         self._process.send(message)
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         self._take_replies(wait=False)
         self._raise_once()
-        self._process.send(("log", self._token, epoch, dict(metrics)))
+        self._process.send(LogEpoch(self._token, epoch, dict(metrics)))
 
     def finish(
-        self, status: str, tags: dict[str, str], artifacts: Path | None, figures=None
-    ) -> dict[str, float]:  # noqa: ANN001 - figures: vgx.store.run_figures.RunFigures
+        self, status: str, tags: dict[str, str], artifacts: Path | None, figures: object = None
+    ) -> dict[str, float]:
         """Close the run; waits until it is closed. Raises the recording's error if this run has
         not raised it yet (the run may have trained before the store answered)."""
         if self._error is None:
-            self._process.send(("finish", self._token, status, tags, artifacts, figures))
+            self._process.send(FinishRun(self._token, status, tags, artifacts, figures))
             seconds = self._take_replies(wait=True)
             if seconds is not None:
                 return seconds
@@ -206,14 +216,12 @@ class BackgroundRecorder:
             reply = self._process.reply(self._token, wait)
             if reply is None:
                 return None
-            kind = reply[0]
-            if kind == "started":
-                self.run_id = reply[2]
-            elif kind == "finished":
-                return reply[2]
-            elif kind == "error":
-                line, trace = reply[2], reply[3]
-                self._error = UsageError(line) if line else RecordingFailed(trace)
+            if isinstance(reply, Started):
+                self.run_id = reply.run_id
+            elif isinstance(reply, Finished):
+                return reply.seconds
+            elif isinstance(reply, Failed):
+                self._error = reply.error()
         return None
 
     def _raise_once(self) -> None:
@@ -256,38 +264,39 @@ def serve(connection) -> None:  # noqa: ANN001 - a multiprocessing Connection
                 _close_quietly(recorder)
             connection.close()
             os._exit(0)
-        kind, token = message[0], message[1]
+        token = message.token
         if token in failed:
             continue
         try:
-            _handle(kind, token, message[2:], runs, connection)
+            _handle(message, runs, connection)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the trainer
             from vgx.errors import one_line
 
             failed.add(token)
             runs.pop(token, None)
-            _reply(connection, ("error", token, one_line(exc), traceback.format_exc()))
+            _reply(connection, Failed(token, one_line(exc), traceback.format_exc()))
 
 
-def _handle(kind: str, token: int, args: tuple, runs: dict, connection) -> None:  # noqa: ANN001
+def _handle(message: Message, runs: dict, connection) -> None:  # noqa: ANN001
     from vgx.store.tracking import RunRecorder
 
-    if kind == "start":
-        uri, experiment, run_name, params, tags, parent = args
-        recorder = RunRecorder(uri, experiment)
+    token = message.token
+    if isinstance(message, StartRun):
+        recorder = RunRecorder(message.uri, message.experiment)
         runs[token] = recorder
-        _reply(connection, ("started", token, recorder.start(run_name, params, tags, parent)))
-    elif kind == "log":
-        runs[token].log_epoch(*args)
-    elif kind == "finish":
-        seconds = runs.pop(token).finish(*args)  # status, tags, artifacts, figures
-        _reply(connection, ("finished", token, seconds))
-    elif kind == "call":
-        function, call_args = args
-        _reply(connection, ("returned", token, named(function)(*call_args)))
+        run_id = recorder.start(message.run_name, message.params, message.tags, message.parent)
+        _reply(connection, Started(token, run_id))
+    elif isinstance(message, LogEpoch):
+        runs[token].log_epoch(message.epoch, message.metrics)
+    elif isinstance(message, FinishRun):
+        recorder = runs.pop(token)
+        seconds = recorder.finish(message.status, message.tags, message.artifacts, message.figures)
+        _reply(connection, Finished(token, seconds))
+    elif isinstance(message, Call):
+        _reply(connection, Returned(token, message.function(*message.args)))
 
 
-def _reply(connection, message: tuple) -> None:  # noqa: ANN001
+def _reply(connection, message: Reply) -> None:  # noqa: ANN001
     """A reply the trainer may no longer be there to read: the runs it sent are still closed."""
     with contextlib.suppress(OSError):
         connection.send(message)

@@ -134,7 +134,7 @@ def launch_batched(
     checks = [(job.cfg, job.uri, job.cfg.tracking.parent_run_id) for job in jobs]
     reused_runs = [None] * len(jobs)
     if any(cfg.resume and parent for cfg, _, parent in checks):
-        reused_runs = call("vgx.sweeps.batched:_reused", checks)
+        reused_runs = call(_reused, checks)
     returns: dict[int, float] = {}
     to_train = []
     for job, reused in zip(jobs, reused_runs, strict=True):
@@ -167,12 +167,12 @@ def launch_batched(
             for job, result in zip(members, results, strict=True):
                 arguments = (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result)
                 if pool is None:
-                    returns[job.index] = call("vgx.sweeps.batched:_record", *arguments)
+                    returns[job.index] = call(_record, *arguments)
                 else:
                     pending.append((job, pool.submit(_record, *arguments), arguments))
         for job, future, arguments in reversed(pending):  # the workers take the front
             if future.cancel():
-                returns[job.index] = call("vgx.sweeps.batched:_record", *arguments)
+                returns[job.index] = call(_record, *arguments)
         for job, future, _ in pending:
             if not future.cancelled():
                 returns[job.index] = future.result()

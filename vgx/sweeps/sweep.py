@@ -21,19 +21,15 @@ def run_sweep(
 ) -> str:
     """Run the multirun under a parent run; returns the parent's run id."""
     from vgx.store.recording import background, call
-    from vgx.store.tracking import tracking_uri
+    from vgx.store.tracking import start_sweep, tracking_uri
 
     uri = tracking_uri(plan.first.tracking.uri)
     experiment = plan.first.tracking.experiment
     recorder = background()
     if recorder is None:
-        from vgx.store.tracking import start_sweep
-
         parent = start_sweep(uri, experiment, plan.overrides, study)
     else:
-        made = recorder.call(
-            "vgx.store.tracking:start_sweep", uri, experiment, plan.overrides, study
-        )
+        made = recorder.call(start_sweep, uri, experiment, plan.overrides, study)
         import vgx.core.loop  # noqa: F401 - torch, which the jobs need, while the parent run is made
 
         parent = made()
@@ -46,7 +42,7 @@ def run_sweep(
     workdir = Path.cwd()  # the report's place: this command's, not the recording process's
 
     def end(status: str) -> Path | None:
-        return call("vgx.sweeps.sweep:_end", uri, parent, status, study, workdir)
+        return call(_end, uri, parent, status, study, workdir)
 
     try:
         app()
