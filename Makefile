@@ -32,9 +32,10 @@ test: install ## the fast test suite (< 5 min on 2 cores)
 test-full: install ## every test, the slow ones too
 	$(BIN)/pytest -q -m "slow or not slow"
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check; the import contract (pyproject.toml)
 	$(BIN)/ruff check vgx hydra_plugins tests bench
 	$(BIN)/ruff format --check vgx hydra_plugins tests bench
+	$(BIN)/lint-imports --no-cache
 
 format: install ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix vgx hydra_plugins tests bench

@@ -8,7 +8,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from vgx.config import TrainConfig, conf_dir, register_configs
+from vgx.config import TrainConfig, conf_dir
+from vgx.sweeps.composition import register_configs
 
 
 def compose_config(overrides: list[str]) -> tuple[TrainConfig, dict]:

@@ -11,8 +11,8 @@ from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from vgx.config import conf_dir, register_configs
-from vgx.sweeps.composition import SweepComposer
+from vgx.config import conf_dir
+from vgx.sweeps.composition import SweepComposer, register_configs
 from vgx.sweeps.preflight import _JobComposer
 
 JOBS = [

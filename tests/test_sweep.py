@@ -147,7 +147,8 @@ def test_optuna_search_minimises_the_validation_loss_vgx_returns(workdir):
 def test_slurm_launcher_config_composes(workdir):
     from hydra import compose, initialize_config_dir
 
-    from vgx.config import conf_dir, register_configs
+    from vgx.config import conf_dir
+    from vgx.sweeps.composition import register_configs
 
     register_configs()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):

@@ -98,7 +98,7 @@ def _exit_fast_after_batched_sweep() -> None:
 def _hydra_app():
     import hydra
 
-    from vgx.config import register_configs
+    from vgx.sweeps.composition import register_configs
 
     register_configs()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; main() prints the one line
@@ -174,6 +174,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     from vgx.errors import Interrupted, one_line
+    from vgx.sweeps.preflight import hydra_line
 
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vgx {command}: interrupted; what was recorded is kept", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        line = one_line(exc)
+        line = one_line(exc) or hydra_line(exc)
         if line is None or debug:
             raise
         print(f"vgx {command}: error: {line}", file=sys.stderr)

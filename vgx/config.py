@@ -129,14 +129,6 @@ def conf_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "conf"
 
 
-def register_configs() -> None:
-    """Put the schema in Hydra's ConfigStore so that conf/config.yaml can extend it."""
-    from hydra.core.config_store import ConfigStore
-
-    store = ConfigStore.instance()
-    store.store(name="vgx_schema", node=TrainConfig)
-
-
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(key, value, "one of " + ", ".join(allowed))

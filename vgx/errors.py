@@ -27,20 +27,9 @@ class UsageError(ValueError):
     """A mistake that is not about one config key (a missing run, an unreachable store)."""
 
 
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
-
-
 def one_line(exc: BaseException) -> str | None:
-    """The user-facing line for a known mistake, or None for a bug (which keeps its traceback)."""
-    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-    from omegaconf.errors import (
-        ConfigAttributeError,
-        ConfigKeyError,
-        OmegaConfBaseException,
-        ValidationError,
-    )
-
+    """The user-facing line for a known mistake of vgx's own, a path or a tracking server, or
+    None (a bug keeps its traceback). The command line adds Hydra's and OmegaConf's."""
     if isinstance(exc, (ConfigError, UsageError)):
         return str(exc)
     if isinstance(exc, OSError) and exc.filename and exc.errno in WRITE_ERRNOS:
@@ -48,19 +37,4 @@ def one_line(exc: BaseException) -> str | None:
     unreachable = ("Connection refused", "Max retries exceeded", "Failed to establish")
     if type(exc).__name__ == "MlflowException" and any(u in str(exc) for u in unreachable):
         return "the MLflow tracking server stopped answering (connection refused); start it again"
-    if isinstance(exc, MissingConfigException) and exc.options is not None:
-        group, _, name = (exc.missing_cfg_file or "").rpartition("/")
-        allowed = ", ".join(sorted(exc.options))
-        return f"{group}={name!r}: unknown {group}; expected one of {allowed}"
-    if isinstance(exc, OverrideParseException):
-        return f"{exc.override!r}: not a valid override ({_first_line(exc.message)})"
-    cause = exc if isinstance(exc, OmegaConfBaseException) else exc.__cause__
-    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key:
-        return (
-            f"{cause.full_key}: unknown config key; `vgx train --cfg job` lists the keys that exist"
-        )
-    if isinstance(cause, ValidationError) and cause.full_key:
-        return f"{cause.full_key}={cause.value!r}: not allowed; {_first_line(cause.msg)}"
-    if isinstance(exc, HydraException):
-        return _first_line(str(exc))
     return None

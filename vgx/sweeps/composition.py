@@ -140,3 +140,13 @@ class SweepComposer:
         )
         OmegaConf.copy_cache(from_config=master_config, to_config=cfg)
         return cfg
+
+
+def register_configs() -> None:
+    """Put the schema in Hydra's ConfigStore so that conf/config.yaml can extend it."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    from vgx.config import TrainConfig
+
+    store.store(name="vgx_schema", node=TrainConfig)

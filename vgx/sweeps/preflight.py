@@ -92,7 +92,8 @@ def check_command_line(args: list[str], config_dir: Path) -> Plan:
     from hydra._internal.utils import get_args_parser
     from omegaconf import OmegaConf
 
-    from vgx.config import register_configs, validate
+    from vgx.config import validate
+    from vgx.sweeps.composition import register_configs
 
     register_configs()
     parsed = get_args_parser().parse_args(args)
@@ -111,3 +112,36 @@ def check_command_line(args: list[str], config_dir: Path) -> Plan:
             plan.first = plan.first or cfg
             plan.jobs_checked += 1
     return plan
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+
+
+def hydra_line(exc: BaseException) -> str | None:
+    """The user-facing line for a mistake Hydra or OmegaConf found in a command line (an unknown
+    group option or key, a wrong type, an override that does not parse), or None."""
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+    from omegaconf.errors import (
+        ConfigAttributeError,
+        ConfigKeyError,
+        OmegaConfBaseException,
+        ValidationError,
+    )
+
+    if isinstance(exc, MissingConfigException) and exc.options is not None:
+        group, _, name = (exc.missing_cfg_file or "").rpartition("/")
+        allowed = ", ".join(sorted(exc.options))
+        return f"{group}={name!r}: unknown {group}; expected one of {allowed}"
+    if isinstance(exc, OverrideParseException):
+        return f"{exc.override!r}: not a valid override ({_first_line(exc.message)})"
+    cause = exc if isinstance(exc, OmegaConfBaseException) else exc.__cause__
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key:
+        return (
+            f"{cause.full_key}: unknown config key; `vgx train --cfg job` lists the keys that exist"
+        )
+    if isinstance(cause, ValidationError) and cause.full_key:
+        return f"{cause.full_key}={cause.value!r}: not allowed; {_first_line(cause.msg)}"
+    if isinstance(exc, HydraException):
+        return _first_line(str(exc))
+    return None
