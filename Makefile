@@ -7,8 +7,6 @@ STAMP  := $(VENV)/.installed
 .DEFAULT_GOAL := help
 .PHONY: help install train test test-full lint format ui bench studies clean
 
-STUDIES := sigmoid_vs_relu depth_activation init exploding_clip dying_relu batchnorm residual \
-           lambda_bias_variance l1_sparsity sign_updates dropout
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,8 +47,8 @@ bench: install ## timing figures, medians of 5 repeats: about 30 minutes (see be
 	$(BIN)/python bench/batched.py --full
 
 studies: install ## run every study and collect the verdicts in outputs/reports/studies.md
-	@for s in $(STUDIES); do $(BIN)/vgx study $$s || exit 1; done
-	$(BIN)/python -m vgx.analysis.collect_studies $(STUDIES)
+	@for s in $$($(BIN)/vgx study --names); do $(BIN)/vgx study $$s || exit 1; done
+	$(BIN)/python -m vgx.analysis.collect_studies
 
 clean: ## remove the run outputs (keeps .venv)
 	rm -rf outputs/runs outputs/sweeps outputs/mlflow.db outputs/mlartifacts

@@ -7,22 +7,17 @@ import pandas as pd
 import pytest
 
 from tests.conftest import compose_config
-from vgx.analysis.studies import (
-    FAILS,
-    HOLDS,
-    MIXED,
-    STUDIES,
-    judge_batchnorm,
-    judge_depth_activation,
-    judge_dropout,
-    judge_dying_relu,
-    judge_exploding_clip,
-    judge_init,
-    judge_l1_sparsity,
-    judge_lambda_bias_variance,
-    judge_sigmoid_vs_relu,
-    per_layer_factor,
-)
+from vgx.analysis.studies import STUDIES
+from vgx.analysis.studies.base import FAILS, HOLDS, MIXED, per_layer_factor
+from vgx.analysis.studies.batchnorm import judge_batchnorm
+from vgx.analysis.studies.depth_activation import judge_depth_activation
+from vgx.analysis.studies.dropout import judge_dropout
+from vgx.analysis.studies.dying_relu import judge_dying_relu
+from vgx.analysis.studies.exploding_clip import judge_exploding_clip
+from vgx.analysis.studies.init import judge_init
+from vgx.analysis.studies.l1_sparsity import judge_l1_sparsity
+from vgx.analysis.studies.lambda_bias_variance import judge_lambda_bias_variance
+from vgx.analysis.studies.sigmoid_vs_relu import judge_sigmoid_vs_relu
 from vgx.cli import EXIT_USER_ERROR, main
 
 SEEDS = (0, 1, 2)
@@ -31,6 +26,7 @@ SEEDS = (0, 1, 2)
 def frame(rows: list[dict]) -> pd.DataFrame:
     """Each row repeated for three seeds, with defaults for the columns a judge does not read."""
     base = {"status": "finished", "val_error": 0.1, "init": "xavier_uniform", "depth": 9}
+    base.update(width=32, init_std=1.0, init_scale=0.05, init_gain=1.0)
     return pd.DataFrame([{**base, **row, "seed": s} for row in rows for s in SEEDS])
 
 
@@ -260,6 +256,26 @@ def test_every_study_config_composes(name):
     assert cfg.epochs >= 1
 
 
+def test_every_study_config_is_registered_and_every_registered_study_has_a_config():
+    from vgx.config import conf_dir
+
+    assert sorted(p.stem for p in (conf_dir() / "study").glob("*.yaml")) == sorted(STUDIES)
+
+
+def test_the_theory_beside_depth_activation_takes_width_and_init_from_the_runs():
+    from vgx.analysis.studies.depth_activation import theory_factors
+
+    relu = depth_frame(relu_factor=0.7, tanh_factor=0.9)
+    relu = relu[relu.activation == "relu"]
+    he_like = relu.assign(init="normal", init_std=(2 / 32) ** 0.5, width=32)
+    assert theory_factors(he_like)["relu"] == pytest.approx(1.0, rel=1e-3)  # √(σ_w²/2), σ_w² = 2
+    # N(0, 1) at width 8: σ_w² = std² × fan_in = 8, so √(σ_w²/2) = 2 (not a fixed width's 4)
+    unit_std = relu.assign(init="normal", init_std=1.0, width=8)
+    assert theory_factors(unit_std)["relu"] == pytest.approx(2.0, rel=1e-3)
+    xavier_narrow = relu.assign(init="xavier_uniform", width=8)
+    assert theory_factors(xavier_narrow)["relu"] == pytest.approx(0.5**0.5, rel=1e-3)
+
+
 def test_study_overrides_replace_its_values():
     cfg, _ = compose_config(["+study=depth_activation", "dataset=circles", "width=16"])
     assert (cfg.dataset.name, cfg.width) == ("circles", 16)
@@ -272,7 +288,9 @@ def test_unknown_study_gives_one_line(capsys):
 
 
 def test_study_figures_are_drawn_from_measurements(tmp_path):
-    from vgx.analysis.studies import figure_depth_activation, figure_dying_relu, figure_init
+    from vgx.analysis.studies.depth_activation import figure_depth_activation
+    from vgx.analysis.studies.dying_relu import figure_dying_relu
+    from vgx.analysis.studies.init import figure_init
 
     depth = depth_frame(relu_factor=0.7, tanh_factor=0.9).assign(init="xavier_uniform")
     assert figure_depth_activation(depth, tmp_path).name == "factor_vs_theory.png"
@@ -281,7 +299,7 @@ def test_study_figures_are_drawn_from_measurements(tmp_path):
 
 
 def test_curve_figures_take_the_median_over_seeds(tmp_path):
-    from vgx.analysis.studies import figure_exploding_clip
+    from vgx.analysis.studies.exploding_clip import figure_exploding_clip
 
     data = frame(
         [

@@ -114,6 +114,9 @@ def study_command(args: list[str]) -> int:
     from vgx.sweeps.preflight import check_command_line
     from vgx.sweeps.sweep import run_sweep
 
+    if args and args[0] == "--names":  # one per line, for scripts (make studies)
+        print("\n".join(STUDIES))
+        return 0
     if not args or args[0] in ("--list", "-l", "-h", "--help"):
         print("usage: vgx study NAME [OVERRIDES]   (overrides replace the study's values)\n")
         for study in STUDIES.values():

@@ -10,16 +10,6 @@ from pathlib import Path
 from vgx.analysis.report import reports_root
 from vgx.analysis.studies import STUDIES
 
-# The figure that shows each claim best, from the study's report folder.
-FIGURE = {
-    "sigmoid_vs_relu": "first_layer_change_by_setting.png",
-    "depth_activation": "factor_vs_theory.png",
-    "init": "layer_spread.png",
-    "dying_relu": "dead_units.png",
-    "exploding_clip": "loss_by_clipping.png",
-    "lambda_bias_variance": "error_vs_lambda.png",
-}
-
 
 def main(names: list[str]) -> int:
     lines = ["| study | claim (source) | verdict | measured |", "|---|---|---|---|"]
@@ -38,10 +28,10 @@ def main(names: list[str]) -> int:
             f"{measured.removeprefix('**Measured**: ')} |"
         )
         sections.append(text)
-        if name in FIGURE:
+        if study.headline_figure:  # the figure that shows the claim best
             docs = Path("docs/figures")
             docs.mkdir(parents=True, exist_ok=True)
-            source = reports_root() / f"study-{name}" / "figures" / FIGURE[name]
+            source = reports_root() / f"study-{name}" / "figures" / study.headline_figure
             if source.exists():
                 shutil.copy(source, docs / f"{name}.png")
     out = reports_root() / "studies.md"

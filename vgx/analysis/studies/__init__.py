@@ -1,0 +1,73 @@
+"""The source texts' comparisons as studies: a sweep (conf/study/NAME.yaml) and a verdict computed
+from the recorded metrics by the study's own module, where its claim, thresholds, judge and figure
+stand side by side. A claim may come out "does not hold": that is reported with its numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vgx.analysis.runs import Runs
+from vgx.analysis.studies import (
+    batchnorm,
+    depth_activation,
+    dropout,
+    dying_relu,
+    exploding_clip,
+    init,
+    l1_sparsity,
+    lambda_bias_variance,
+    residual,
+    sigmoid_vs_relu,
+    sign_updates,
+)
+from vgx.analysis.studies.base import Study, Verdict, measurements
+
+# The registry: `vgx study`, the Makefile's `make studies` and the README's table read it.
+STUDIES: dict[str, Study] = {
+    module.STUDY.name: module.STUDY
+    for module in (
+        sigmoid_vs_relu,
+        depth_activation,
+        init,
+        exploding_clip,
+        dying_relu,
+        batchnorm,
+        residual,
+        lambda_bias_variance,
+        l1_sparsity,
+        sign_updates,
+        dropout,
+    )
+}
+
+
+def verdict_markdown(study: Study, verdict: Verdict) -> str:
+    return "\n".join(
+        [
+            f"## {study.name}: {verdict.outcome}",
+            "",
+            f"**Claim** ({study.source}): {study.claim}.",
+            "",
+            f"**Measured**: {verdict.measured}.",
+            "",
+            verdict.rows.to_markdown(index=False),
+            "",
+        ]
+    )
+
+
+def write_verdict(runs: Runs, name: str, folder: Path) -> Verdict:
+    """verdict.md and verdict.csv beside the sweep's report; the verdict is printed too."""
+    study = STUDIES[name]
+    frame = measurements(runs)
+    verdict = study.judge(frame)
+    folder.mkdir(parents=True, exist_ok=True)
+    if study.figure is not None:
+        study.figure(frame, folder / "figures")
+    (folder / "verdict.md").write_text(verdict_markdown(study, verdict))
+    verdict.rows.assign(study=name, outcome=verdict.outcome).to_csv(
+        folder / "verdict.csv", index=False
+    )
+    print(f"\nstudy {name} — {study.claim} ({study.source})")
+    print(f"verdict: {verdict.outcome.upper()}\n  {verdict.measured}")
+    return verdict

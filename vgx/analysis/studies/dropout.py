@@ -1,0 +1,34 @@
+"""seed 003: dropout narrows the train/dev gap of a wide ReLU net."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from vgx.analysis.studies.base import (
+    Study,
+    Verdict,
+    combine,
+    settings_table,
+    spread,
+)
+
+
+def judge_dropout(frame: pd.DataFrame) -> Verdict:
+    frame = frame.assign(gap=frame.val_loss_end - frame.loss_end)
+    without = frame[frame.dropout == 0]
+    with_dropout = frame[frame.dropout > 0]
+    parts = {"gap narrows": with_dropout.gap.median() < without.gap.median()}
+    rows = settings_table(frame, ["dropout"], ["gap", "loss_end", "val_loss_end", "val_error"])
+    words = [
+        f"val − train loss without dropout {spread(without.gap)}, with dropout "
+        f"{spread(with_dropout.gap)}"
+    ]
+    return Verdict(combine(parts), "; ".join(words), rows)
+
+
+STUDY = Study(
+    "dropout",
+    "Dropout narrows the train/dev gap of a wide ReLU net",
+    "seed 003",
+    judge_dropout,
+)
