@@ -99,7 +99,7 @@ def test_xavier_uniform_bound_is_glorot_bengio():
 
 def test_normal_init_uses_init_std_and_bias_constant():
     network = _network("init=normal", "init.std=3", "init.bias=-2", "width=400", "depth=3")
-    assert float(network.weights()[1].std()) == pytest.approx(3, rel=0.02)
+    assert float(network.weights()[1].detach().std()) == pytest.approx(3, rel=0.02)
     assert torch.all(network.biases()[1] == -2)
 
 

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from vgx.analysis.report import summary_table
 from vgx.analysis.runs import load_runs
 from vgx.cli import main
-from vgx.sweeps.job import sweep_run_name
+from vgx.sweeps.identity import sweep_run_name
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from vgx.sweeps.job import config_hash, run_experiment
+from vgx.sweeps.identity import config_hash
+from vgx.sweeps.job import run_experiment
 
 EPOCHS = 3
 

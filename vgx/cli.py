@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from collections.abc import Callable
 
-from vgx.config import conf_dir
+from vgx.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR
 
 USAGE = """usage: vgx COMMAND [ARGS]
 
@@ -25,154 +25,27 @@ examples:
   vgx train -m regularizer=l2 regularizer.lam=0,0.01,0.1 depth=3,6,9
 """
 
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
 
-# Set by a command after which nothing but this process is left to finish (one `vgx train` run,
-# a batched sweep): `run()` may then skip the interpreter's teardown. Other launchers may leave
-# worker processes (joblib's) whose clean shutdown happens at normal exit.
-_exit_fast = False
+def _command(name: str) -> Callable[[list[str]], int]:
+    """The function behind a command, imported only when it runs (each stage imports its own)."""
+    if name in ("train", "study", "theory"):
+        from vgx.sweeps import commands as sweeps
 
+        return {
+            "train": sweeps.train_command,
+            "study": sweeps.study_command,
+            "theory": sweeps.theory_command,
+        }[name]
+    if name == "report":
+        from vgx.analysis.commands import report_command
 
-def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
-    """The Hydra task: one run; returns the final validation loss (a sweeper's objective)."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
-
-    from vgx.config import validate
-    from vgx.errors import Interrupted
-
-    config = OmegaConf.to_object(cfg)
-    validate(config)  # before the heavy imports: a mistake costs a second, not five
-
-    from vgx.store.tracking import tracking_uri
-    from vgx.sweeps.job import run_experiment, summary, sweep_run_name
-
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    hydra_cfg = HydraConfig.get()
-    output_dir = Path(hydra_cfg.runtime.output_dir)
-    name = sweep_run_name(config.tracking.sweep_keys, list(hydra_cfg.overrides.task))
-    uri = tracking_uri(config.tracking.uri)
-    outcome = run_experiment(config, resolved, output_dir, uri, name=name)
-    print(summary(outcome, config), flush=True)
-    if outcome.result is not None and outcome.result.status == "interrupted":
-        raise Interrupted(outcome.run_name)
-    return outcome.val_loss
-
-
-def train_command(args: list[str]) -> int:
-    from vgx.store.recording import start_background
-    from vgx.sweeps.preflight import check_command_line
-
-    # runs trained in this process record in a recording process, which imports MLflow from now,
-    # beside the command-line check and torch here
-    start_background()
-    plan = check_command_line(args, conf_dir())
-    app = _hydra_app()
-    if not plan.multirun:
-        global _exit_fast
-        sys.argv = ["vgx train", *args]
-        app()
-        _exit_fast = True
-        return 0
-    from vgx.sweeps.sweep import run_sweep
-
-    run_sweep(app, args, plan)
-    _exit_fast_after_batched_sweep()
-    return 0
-
-
-def _exit_fast_after_batched_sweep() -> None:
-    """The batched launcher has shut its workers down when the sweep returns: nothing is left for
-    the interpreter's teardown to wait for (a joblib or Ray launcher may leave workers that do)."""
-    global _exit_fast
-    from hydra.core.hydra_config import HydraConfig
-
-    try:
-        target = str(HydraConfig.get().launcher._target_)
-    except ValueError:  # not set: the basic launcher resets it after each job
-        return
-    _exit_fast = target.endswith(".BatchedLauncher")
-
-
-def _hydra_app():
-    import hydra
-
-    from vgx.sweeps.composition import register_configs
-
-    register_configs()
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; main() prints the one line
-    return hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_task)
-
-
-def study_command(args: list[str]) -> int:
-    """`vgx study NAME [OVERRIDES]`: the study's sweep, its report, and the verdict."""
-    from omegaconf import OmegaConf
-
-    from vgx.analysis.studies import STUDIES
-    from vgx.errors import UsageError
-    from vgx.sweeps.preflight import check_command_line
-    from vgx.sweeps.sweep import run_sweep
-
-    if args and args[0] == "--names":  # one per line, for scripts (make studies)
-        print("\n".join(STUDIES))
-        return 0
-    if not args or args[0] in ("--list", "-l", "-h", "--help"):
-        print("usage: vgx study NAME [OVERRIDES]   (overrides replace the study's values)\n")
-        for study in STUDIES.values():
-            print(f"  {study.name:<22}{study.claim} ({study.source})")
-        return 0
-    name, overrides = args[0], args[1:]
-    if name not in STUDIES:
-        raise UsageError(f"study {name!r}: unknown; expected one of {', '.join(STUDIES)}")
-    params = OmegaConf.load(conf_dir() / "study" / f"{name}.yaml").hydra.sweeper.params
-    given = {o.partition("=")[0].lstrip("+~") for o in overrides if "=" in o}
-    sweep = [f"{key}={value}" for key, value in params.items() if key not in given]
-    experiment = [] if "tracking.experiment" in given else [f"tracking.experiment=study-{name}"]
-    launcher = [] if "hydra/launcher" in given else ["hydra/launcher=batched"]
-    train_args = ["-m", f"+study={name}", *launcher, *sweep, *experiment, *overrides]
-    from vgx.store.recording import start_background
-
-    start_background()  # MLflow's import there, beside the command-line check here
-    plan = check_command_line(train_args, conf_dir())
-    run_sweep(_hydra_app(), train_args, plan, study=name)
-    _exit_fast_after_batched_sweep()
-    return 0
-
-
-def ui_command(args: list[str]) -> int:
+        return report_command
     from vgx.store.ui import serve
 
-    return serve(args)
+    return serve
 
 
-def report_command(args: list[str]) -> int:
-    from vgx.analysis.commands import report_command as report
-
-    return report(args)
-
-
-def theory_command(args: list[str]) -> int:
-    """Mean-field prediction for a config, without training (Schoenholz et al. 2017)."""
-    from vgx.analysis.theory import describe, predict_for_config
-    from vgx.sweeps.preflight import check_command_line
-
-    if any(a.startswith("-") for a in args):
-        print("usage: vgx theory [OVERRIDES]   e.g. vgx theory activation=tanh depth=20")
-        return 0 if args[0] in ("-h", "--help") else EXIT_USER_ERROR
-    cfg = check_command_line(args, conf_dir()).first
-    print(f"mean-field prediction at initialisation for {cfg.activation.name}, {cfg.init.name}:")
-    print(describe(predict_for_config(cfg), cfg.depth))
-    return 0
-
-
-COMMANDS = {
-    "train": train_command,
-    "report": report_command,
-    "study": study_command,
-    "theory": theory_command,
-    "ui": ui_command,
-}
+COMMANDS = ("train", "study", "report", "theory", "ui")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_USER_ERROR
     try:
-        return COMMANDS[command](rest)
+        return _command(command)(rest)
     except (Interrupted, KeyboardInterrupt):
         print(f"vgx {command}: interrupted; what was recorded is kept", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -205,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
 
 
+def nothing_left_running() -> bool:
+    """Whether the command that ran left nothing for the interpreter's teardown to wait for."""
+    sweeps = sys.modules.get("vgx.sweeps.commands")
+    return sweeps is not None and sweeps.exit_fast
+
+
 def run() -> None:
     """The `vgx` command: main(), then, after a single run or a batched sweep, exit without the
     interpreter's teardown of torch and Hydra (1–2 s, more than a default run's training). The
@@ -213,7 +92,7 @@ def run() -> None:
     import logging
 
     code = main()
-    if not _exit_fast:
+    if not nothing_left_running():
         sys.exit(code)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -44,6 +44,10 @@ OPTIMIZERS = ("sgd", "adam", "rmsprop", "sign", "rprop")
 DEVICES = ("auto", "cpu", "cuda")
 DIGITS_IMAGES = 1797  # scikit-learn's bundled digits set, whatever dataset.n_samples says
 
+# Keys that say where or how a run is shown, not what it computes: left out of config_hash, never
+# "varied keys" of a report, free to differ between the runs of a stack (but `device`).
+BOOKKEEPING_KEYS = ("tracking", "progress", "resume", "device")
+
 # MLflow stores vgx can write to: the embedded SQLite file, a tracking server, a database.
 TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 

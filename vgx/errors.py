@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import errno
 
+EXIT_USER_ERROR = 2  # a mistake in what the user asked for: one line said, nothing lost
+EXIT_INTERRUPTED = 130  # stopped by a signal, what was measured kept (128 + SIGINT)
+
 # OSErrors that mean "this output path cannot be made or written": a user's choice, not a bug.
 WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
 

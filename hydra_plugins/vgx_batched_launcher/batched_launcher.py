@@ -22,7 +22,11 @@ ConfigStore.instance().store(
 
 
 class BatchedLauncher(Launcher):
-    def __init__(self, max_batch: int = 256, memory_budget_mb: int = 2048) -> None:
+    def __init__(
+        self,
+        max_batch: int = BatchedLauncherConf.max_batch,
+        memory_budget_mb: int = BatchedLauncherConf.memory_budget_mb,
+    ) -> None:
         self.max_batch = max_batch
         self.memory_budget_mb = memory_budget_mb
         self.config = None

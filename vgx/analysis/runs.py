@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from vgx.config import BOOKKEEPING_KEYS
 from vgx.errors import UsageError
-
-# Params that say where a run was recorded, not what it computed: never "varied keys".
-BOOKKEEPING = ("tracking.", "progress", "resume", "device")
 
 
 @dataclass
@@ -24,27 +22,11 @@ class Runs:
     varied: list[str]  # param keys that differ between the runs
 
 
-def _check_reachable(uri: str) -> None:
-    """A tracking server that is down is said so in seconds, not after minutes of retries."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    import urllib.error
-    import urllib.request
-
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=3):
-            pass
-    except (urllib.error.URLError, OSError) as exc:
-        raise UsageError(f"tracking server {uri} cannot be reached ({exc})") from None
-
-
 def _client(uri: str):
-    from vgx.store.tracking import mlflow_client
+    from vgx.store.tracking import check_reachable, mlflow_client
 
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per run is noise
-    _check_reachable(uri)
+    check_reachable(uri)
     return mlflow_client(uri)
 
 
@@ -142,7 +124,7 @@ def varied_keys(table: pd.DataFrame) -> list[str]:
         if not column.startswith("params."):
             continue
         key = column.removeprefix("params.")
-        if key.startswith(BOOKKEEPING):
+        if key.split(".")[0] in BOOKKEEPING_KEYS:
             continue
         if table[column].astype(str).nunique() > 1:
             keys.append(key)

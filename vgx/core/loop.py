@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 import torch
 
-from vgx.config import TrainConfig
+from vgx.config import BOOKKEEPING_KEYS, TrainConfig
 from vgx.core import probes
 from vgx.core.data import Splits, load
 from vgx.core.network import Architecture, Network, layer_sizes, output_units
@@ -35,9 +35,7 @@ PER_RUN_KEYS = (
     "optimizer.lr",
     "clip.threshold",
     "init",  # the initializer draws each run's weights before training: any choice stacks
-    "tracking",
-    "resume",
-    "progress",
+    *(key for key in BOOKKEEPING_KEYS if key != "device"),  # a stack trains on one device
 )
 
 # Multiply-adds of one step's forward pass below which vgx trains on one CPU thread: torch's

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vgx.config import TrainConfig
+from vgx.config import ActivationConfig, TrainConfig
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
@@ -80,7 +80,7 @@ class Architecture:
     depth: int  # Linear layers, the output layer included
     width: int
     activation: str
-    slope: float = 0.01
+    slope: float = ActivationConfig.slope
     norm: str = "none"  # none, batch, layer: Linear → norm → φ in the hidden layers
     residual: bool = False
 

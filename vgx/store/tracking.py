@@ -25,6 +25,11 @@ FLUSH_EVERY_S = float(os.environ.get("VGX_FLUSH_SECONDS", "10"))
 # Tries of a write that SQLite refused as "database is locked" (backoff 0.05 s doubling up to 2 s).
 LOCKED_RETRIES = 12
 
+# A tracking server that does not answer: one retry, each request given up after this long.
+HTTP_RETRIES = 1
+HTTP_TIMEOUT_S = 10
+HEALTH_TIMEOUT_S = 3  # the /health check before a report reads a server
+
 # How long the first open of a new SQLite store waits for another process creating its tables.
 STORE_CREATION_WAIT_S = 30.0
 # What the loser of two processes creating MLflow's tables at once is told by SQLite or MLflow.
@@ -86,15 +91,29 @@ def retry_when_locked(call, *args, **kwargs):
     return None
 
 
+def check_reachable(uri: str) -> None:
+    """A tracking server that is down is said so in seconds, not after minutes of retries."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=HEALTH_TIMEOUT_S):
+            pass
+    except (urllib.error.URLError, OSError) as exc:
+        raise UsageError(f"tracking server {uri} cannot be reached ({exc})") from None
+
+
 def mlflow_client(uri: str):
     """An MlflowClient on `uri`, with vgx's settings (short retries, quiet logs)."""
     from mlflow.tracking import MlflowClient
 
     if uri.startswith(("http://", "https://")):
         # MLflow retries a dead server with backoff for minutes; vgx says so within seconds.
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(HTTP_RETRIES))
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(HTTP_TIMEOUT_S))
 
     for chatty in ("mlflow", "alembic"):  # table creation logs at INFO; vgx prints its own summary
         logging.getLogger(chatty).setLevel(logging.WARNING)

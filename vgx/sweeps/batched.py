@@ -58,7 +58,7 @@ def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> li
     from omegaconf import OmegaConf, open_dict
 
     from vgx.store.tracking import tracking_uri
-    from vgx.sweeps.job import sweep_run_name
+    from vgx.sweeps.identity import sweep_run_name
 
     jobs = []
     handed_out: set[int] = set()
@@ -123,7 +123,7 @@ def launch_batched(
 
     from vgx.core.loop import train
     from vgx.store.recording import call
-    from vgx.sweeps.job import summary
+    from vgx.sweeps.summary import summary
 
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)

@@ -86,8 +86,25 @@ class _JobComposer:
         return compose(config_name=self.config_name, overrides=job)
 
 
+# The jobs this process has validated: their task need not validate them again.
+_checked: set[tuple[str, ...]] = set()
+
+
+def _job_key(overrides: list[str]) -> tuple[str, ...]:
+    return tuple(
+        sorted(o for o in overrides if not o.lstrip("+~").startswith(("hydra", "tracking.")))
+    )
+
+
+def was_checked(job_overrides: list[str]) -> bool:
+    """Whether `check_command_line` validated this job here already (Hydra hands a job its
+    overrides with the sweep's bookkeeping ones added)."""
+    return _job_key(job_overrides) in _checked
+
+
 def check_command_line(args: list[str], config_dir: Path) -> Plan:
-    """Compose and validate each job of `vgx train ARGS` (sweeps expanded) before any runs."""
+    """Compose and validate each job of `vgx train ARGS` (sweeps expanded) before any runs: a
+    refused command line creates nothing, not even Hydra's output folder."""
     from hydra import initialize_config_dir
     from hydra._internal.utils import get_args_parser
     from omegaconf import OmegaConf
@@ -109,6 +126,7 @@ def check_command_line(args: list[str], config_dir: Path) -> Plan:
         for job in jobs:
             cfg = OmegaConf.to_object(compose_job(job))
             validate(cfg)
+            _checked.add(_job_key(job))
             plan.first = plan.first or cfg
             plan.jobs_checked += 1
     return plan
