@@ -3,7 +3,7 @@
 Every default lives here, once; the YAML files under `conf/` only name the group options
 that differ.
 OmegaConf checks types and unknown keys; `validate` checks names and ranges, because OmegaConf has
-no range checks (DESIGN §6).
+no range checks.
 """
 
 from __future__ import annotations

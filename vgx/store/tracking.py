@@ -1,4 +1,4 @@
-"""MLflow, and only here: the store, the run, batched writes (DESIGN §5: one call per value is 8×
+"""MLflow, and only here: the store, the run, batched writes (one MLflow call per value costs 8×
 the training; one batch is cheap)."""
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ def warm_up() -> None:
 
 
 def start_sweep(uri: str, experiment: str, overrides: list[str], study: str | None = None) -> str:
-    """The sweep's parent run, made once before any job starts (DESIGN §6: no creation races)."""
+    """The sweep's parent run, made once before any job starts (jobs creating it at once would race)."""
     recorder = RunRecorder(uri, experiment)
     name = f"study {study}" if study else "sweep " + " ".join(overrides)
     tags = {"vgx.kind": "sweep", **({"vgx.study": study} if study else {})}
