@@ -82,3 +82,19 @@ def test_debug_flag_shows_the_traceback(tmp_path, monkeypatch):
 def test_unknown_command(capsys):
     assert main(["trian"]) == EXIT_USER_ERROR
     assert "unknown command 'trian'" in capsys.readouterr().err
+
+
+def test_a_bad_combination_deep_in_a_large_sweep_is_refused_before_anything_runs(
+    capsys, tmp_path, monkeypatch
+):
+    """520 jobs; only the 130 that pair 10 samples with a 4% validation share are invalid,
+    and no single value is wrong on its own."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    args = ["train", "-m", "seed=range(0,130)", "dataset.n_samples=250,10"]
+    code = main([*args, "dataset.split=[0.6,0.2,0.2],[0.9,0.04,0.06]"])
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_USER_ERROR
+    assert err.startswith("vgx train: error: dataset.split=") and "validation" in err
+    assert not (tmp_path / "mlflow.db").exists()
+    assert not (tmp_path / "outputs").exists()

@@ -10,9 +10,6 @@ from pathlib import Path
 
 from vgx.errors import ConfigError
 
-# Above this many jobs, each swept value is checked on its own instead of every combination.
-MAX_COMBINATIONS = 256
-
 
 @dataclass
 class Plan:
@@ -49,16 +46,9 @@ def _job_overrides(overrides: list[str]) -> Iterator[list[str]]:
             options.append(values)
         else:
             options.append([override.input_line])
-    total = 1
-    for values in options:
-        total *= len(values)
-    if total <= MAX_COMBINATIONS:
-        yield from (list(job) for job in itertools.product(*options))
-        return
-    firsts = [values[0] for values in options]
-    for position, values in enumerate(options):
-        for value in values:
-            yield firsts[:position] + [value] + firsts[position + 1 :]
+    # every combination: a value can be wrong only beside another (a split too small for a
+    # sample count), so checking each value alone would miss it
+    yield from (list(job) for job in itertools.product(*options))
 
 
 class _JobComposer:
