@@ -294,7 +294,7 @@ def warm_up() -> None:
 
 
 def start_sweep(uri: str, experiment: str, overrides: list[str], study: str | None = None) -> str:
-    """The sweep's parent run, made once before any job starts (jobs creating it at once would race)."""
+    """The sweep's parent run, made once before any job starts (jobs making it would race)."""
     recorder = RunRecorder(uri, experiment)
     name = f"study {study}" if study else "sweep " + " ".join(overrides)
     tags = {"vgx.kind": "sweep", **({"vgx.study": study} if study else {})}
