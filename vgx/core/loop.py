@@ -203,7 +203,7 @@ def _train(
         network.restore_generator_states(saved_generators)
         probe_seconds += time.perf_counter() - t0
         record(0, total / len(fixed), None)
-        for _epoch in range(1, cfg.epochs + 1):
+        for epoch in range(1, cfg.epochs + 1):
             if not bool(alive.any()):
                 break
             order = torch.stack([torch.randperm(m, generator=g) for g in orders]).to(device)
@@ -218,7 +218,7 @@ def _train(
                 if number == len(epoch_batches) - 1:
                     before = probe.snapshot(network)
                 optimizer.step(network.params.data, network.params.grad)
-            record(_epoch, grad_sums / len(epoch_batches), before)
+            record(epoch, grad_sums / len(epoch_batches), before)
     except KeyboardInterrupt:
         for result in results:
             if result.status == "finished":

@@ -201,6 +201,9 @@ class Network:
         # whether eval mode changes the output (dropout off, batch norm's running statistics)
         self.mode_matters = bool(self.dropout_runs) or arch.norm == "batch"
         self._sizes = arch.sizes()
+        self._shapes = arch.segments()
+        self._weight_count = arch.weight_count()
+        self._bias_count = sum(self._sizes[arch.depth : 2 * arch.depth])
 
     @classmethod
     def build(cls, cfgs: list[TrainConfig], arch: Architecture, device: torch.device) -> Network:
@@ -216,31 +219,24 @@ class Network:
     def depth(self) -> int:
         return self.arch.depth
 
-    def parts(self, flat: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def parts(self) -> list[torch.Tensor]:
         """Views of the flat rows, shaped as `Architecture.segments`, each with the run axis."""
-        flat = self.params if flat is None else flat
-        pieces = flat.split(self._sizes, dim=1)
-        return [
-            p.view(flat.shape[0], *shape)
-            for p, shape in zip(pieces, self.arch.segments(), strict=True)
-        ]
+        pieces = self.params.split(self._sizes, dim=1)
+        return [p.view(self.k, *shape) for p, shape in zip(pieces, self._shapes, strict=True)]
 
-    def weights(self, flat: torch.Tensor | None = None) -> list[torch.Tensor]:
-        return self.parts(flat)[: self.depth]
+    def weights(self) -> list[torch.Tensor]:
+        return self.parts()[: self.depth]
 
-    def biases(self, flat: torch.Tensor | None = None) -> list[torch.Tensor]:
-        return self.parts(flat)[self.depth : 2 * self.depth]
+    def biases(self) -> list[torch.Tensor]:
+        return self.parts()[self.depth : 2 * self.depth]
 
     def weight_rows(self) -> torch.Tensor:
         """W_1 … W_L of every run, flat [K, weights]: a view, not a copy."""
-        return self.params[:, : self.arch.weight_count()]
+        return self.params[:, : self._weight_count]
 
     def bias_rows(self) -> torch.Tensor:
-        return self.params[
-            :,
-            self.arch.weight_count() : self.arch.weight_count()
-            + sum(self._sizes[self.depth : 2 * self.depth]),
-        ]
+        """b_1 … b_L of every run, flat [K, biases]: a view."""
+        return self.params[:, self._weight_count : self._weight_count + self._bias_count]
 
     def running_state(self) -> list[torch.Tensor]:
         return [t.clone() for pair in self.running for t in pair]
