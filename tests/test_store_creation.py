@@ -146,3 +146,31 @@ def _raising(error: Exception, calls: list[float]):
         raise error
 
     return make_client
+
+
+def test_a_table_a_dead_migration_left_behind_is_dropped_and_the_store_opens(tmp_path, monkeypatch):
+    """A creator that died between Alembic's copy and rename leaves `_alembic_tmp_<table>`:
+    every later migration fails on it until it is gone; the runs' own tables stay."""
+    import sqlite3
+
+    monkeypatch.setattr(tracking, "LEFTOVER_AFTER_S", 0.2)
+    database = tmp_path / "mlflow.db"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE _alembic_tmp_experiments (x INTEGER)")
+        db.execute("CREATE TABLE experiments (x INTEGER)")
+    calls: list[float] = []
+
+    def make_client():
+        calls.append(time.monotonic())
+        with sqlite3.connect(database) as db:
+            names = {n for (n,) in db.execute("SELECT name FROM sqlite_master")}
+        if "_alembic_tmp_experiments" in names:
+            message = "table _alembic_tmp_experiments already exists"
+            raise OperationalError("CREATE TABLE …", {}, Exception(message))
+        return "client"
+
+    assert tracking.open_sqlite_store(make_client, database) == "client"
+    assert calls[-1] - calls[0] >= 0.2  # waited for a live migration first
+    with sqlite3.connect(database) as db:
+        names = {n for (n,) in db.execute("SELECT name FROM sqlite_master")}
+    assert names == {"experiments"}

@@ -129,6 +129,13 @@ def mlflow_client(uri: str):
 
 _opened_stores: set[str] = set()
 
+# Alembic alters an SQLite table by copying it into `_alembic_tmp_<table>`; a creator that dies
+# between the copy and the rename leaves that table behind, and every later migration fails on
+# it. One still there after this long belongs to no live migration (a new store's take
+# milliseconds) and is dropped, so that the migration can run again.
+LEFTOVER_AFTER_S = 2.0
+LEFTOVER_PREFIX = "_alembic_tmp_"
+
 
 def open_sqlite_store(make_client: Callable[[], Any], database: Path) -> Any:
     """make_client()'s client, whose store it opens (creating its tables if it is new) without
@@ -142,11 +149,17 @@ def open_sqlite_store(make_client: Callable[[], Any], database: Path) -> Any:
     deadline = time.monotonic() + STORE_CREATION_WAIT_S
     with _store_creation_lock(database):
         new = not _has_schema(database)
+        leftover_since: float | None = None
         while True:
             try:
                 return make_client()  # MLflow opens the store as it makes the client
             except Exception as exc:  # SQLAlchemy's, MLflow's and Alembic's errors all say it
                 message = str(exc).lower()
+                if new and LEFTOVER_PREFIX in message:
+                    leftover_since = leftover_since or time.monotonic()
+                    if time.monotonic() - leftover_since >= LEFTOVER_AFTER_S:
+                        _drop_leftover_tables(database)
+                        leftover_since = None
                 racing = any(sign in message for sign in CREATION_RACE_SIGNS)
                 # a store that was new and now exists is being created: its half-made tables
                 # fail in more ways than the messages above (a column name alone, once)
@@ -155,6 +168,18 @@ def open_sqlite_store(make_client: Callable[[], Any], database: Path) -> Any:
                 if not racing or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+
+def _drop_leftover_tables(database: Path) -> None:
+    """Drop the copies a dead migration left (only `_alembic_tmp_*` tables: nothing of a run)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        for (name,) in tables:
+            if name.startswith(LEFTOVER_PREFIX):
+                db.execute(f'DROP TABLE "{name}"')
+        db.commit()
 
 
 def _has_schema(database: Path) -> bool:
