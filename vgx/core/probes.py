@@ -43,6 +43,13 @@ DERIVATIVE_FROM_OUTPUT: dict[object, Callable[[torch.Tensor, torch.Tensor], torc
 }
 
 
+def segment_index(sizes: list[int], device: torch.device) -> torch.Tensor:
+    """For a flat row made of segments of these sizes, the segment of each entry (for
+    `index_add_`: one call sums every segment of every run)."""
+    segments = torch.arange(len(sizes), device=device)
+    return torch.repeat_interleave(segments, torch.tensor(sizes, device=device))
+
+
 class GradientNorms:
     """‖∂J/∂W_i‖ and ‖∂J/∂b_i‖ of every run from the flat gradient [K, P], read before clipping:
     a handful of torch calls whatever the depth and K, and no host sync (this runs after every
@@ -51,10 +58,7 @@ class GradientNorms:
     def __init__(self, network: Network) -> None:
         sizes = network.arch.sizes()
         self.count = 2 * network.depth  # the norms' scales γ are not reported
-        segment = torch.arange(len(sizes), device=network.params.device)
-        self.segment_of = torch.repeat_interleave(
-            segment, torch.tensor(sizes, device=network.params.device)
-        )
+        self.segment_of = segment_index(sizes, network.params.device)
         self.segments = len(sizes)
 
     def __call__(self, grad: torch.Tensor) -> torch.Tensor:
@@ -134,9 +138,7 @@ class LayerSums:
         sizes = [w.shape[-2] * w.shape[-1] for w in weights]
         device = weights[0].device
         self.sizes = sizes
-        self.layer_of = torch.repeat_interleave(
-            torch.arange(len(sizes), device=device), torch.tensor(sizes, device=device)
-        )
+        self.layer_of = segment_index(sizes, device)
         self.counts = torch.tensor(sizes, dtype=weights[0].dtype, device=device)
 
     @staticmethod
