@@ -102,7 +102,7 @@ def test_jobs_are_grouped_by_shape_and_every_kind_stacks():
 
 def test_a_group_larger_than_the_budget_is_chunked():
     cfgs = _configs("width=64", seeds=range(10))
-    per_run = bytes_per_run(cfgs[0], 2, 150)
+    per_run = bytes_per_run(cfgs[0], 2, 200)  # 200 training examples
     chunks = plan_chunks(cfgs, max_batch=256, budget_bytes=3 * per_run + 1)
     assert [len(c) for c in chunks] == [3, 3, 3, 1]
     assert [len(c) for c in plan_chunks(cfgs, max_batch=4, budget_bytes=2**40)] == [4, 4, 2]

@@ -15,10 +15,13 @@ def test_moons_are_scikit_learns_bit_for_bit(n, noise, seed):
 
 
 @pytest.mark.parametrize("name", list(GENERATORS))
-def test_every_dataset_splits_60_20_20_and_ignores_seed(name):
+def test_every_dataset_splits_80_10_10_and_ignores_seed(name):
+    """Seed 002 trains on 80% of its points: 200 of the 250 moons."""
     splits = load(DatasetConfig(name=name))
     n = len(splits.y_train) + len(splits.y_val) + len(splits.y_test)
-    assert len(splits.y_train) == round(0.6 * n) and len(splits.y_val) == round(0.2 * n)
+    assert len(splits.y_train) == round(0.8 * n) and len(splits.y_val) == round(0.1 * n)
+    if name == "moons":
+        assert len(splits.y_train) == 200
     again = load(DatasetConfig(name=name))
     assert np.array_equal(splits.x_train.numpy(), again.x_train.numpy())
     assert splits.n_classes == (10 if name == "digits" else 3 if name == "blobs" else 2)

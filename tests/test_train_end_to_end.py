@@ -49,7 +49,7 @@ def test_in_process_run_records_every_metric_param_tag_and_artifact(
     assert run.data.tags["config_hash"] == config_hash(cfg)
     assert run.data.params["depth"] == "9"
     assert run.data.params["optimizer.lr"] == "0.001"
-    assert run.data.params["dataset.split"] == "[0.6, 0.2, 0.2]"
+    assert run.data.params["dataset.split"] == "[0.8, 0.1, 0.1]"  # seed 002 trains on 200
     for key in _per_layer_keys(9):
         steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
         assert sorted(steps) == list(range(EPOCHS + 1)), key

@@ -40,7 +40,7 @@ INITS = (
 REGULARIZER_KINDS = ("none", "l1", "l2", "elastic")
 NORMS = ("none", "batch", "layer")
 CLIP_KINDS = ("none", "value", "norm")
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "sign", "rprop")
+OPTIMIZERS = ("gd", "sgd", "adam", "rmsprop", "sign", "rprop")
 DEVICES = ("auto", "cpu", "cuda")
 DIGITS_IMAGES = 1797  # scikit-learn's bundled digits set, whatever dataset.n_samples says
 
@@ -59,7 +59,7 @@ class DatasetConfig:
     noise: float = 0.05  # std of the Gaussian noise the generator adds to each point
     n_classes: int = 3  # classes of `blobs` (the other sets fix their own)
     random_state: int = 42  # seeds the generator and the split; apart from `seed` on purpose
-    split: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])  # train/val/test (seed 003)
+    split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test (seed 002)
 
 
 @dataclass
@@ -93,7 +93,9 @@ class ClipConfig:
 
 @dataclass
 class OptimizerConfig:
-    name: str = "adam"  # sgd, adam, rmsprop, sign (Δw = −lr·sign(g), seed 004), rprop
+    # gd (plain: w −= lr·g), sgd (with momentum), adam, rmsprop, sign (Δw = −lr·sign(g),
+    # seed 004), rprop
+    name: str = "adam"
     lr: float = 1e-3  # learning rate (Keras' Adam default)
     momentum: float = 0.0  # sgd and rmsprop only
 
@@ -189,6 +191,12 @@ def validate(cfg: TrainConfig) -> None:
     _positive("optimizer.lr", cfg.optimizer.lr)
     if not 0 <= cfg.optimizer.momentum < 1:
         raise ConfigError("optimizer.momentum", cfg.optimizer.momentum, "a number in [0, 1)")
+    if cfg.optimizer.name == "gd" and cfg.optimizer.momentum:
+        raise ConfigError(
+            "optimizer.momentum",
+            cfg.optimizer.momentum,
+            "0 for gd (plain gradient descent; optimizer=sgd takes a momentum)",
+        )
     _at_least("epochs", cfg.epochs, 1)
     _at_least("batch_size", cfg.batch_size, 1)
     if cfg.norm == "batch" and cfg.batch_size < 2:

@@ -10,7 +10,7 @@ class TrainResult:
     """What a run produced; `history[k]` holds the metrics of epoch k (0 = before any update)."""
 
     history: list[dict[str, float]] = field(default_factory=list)
-    final: dict[str, float] = field(default_factory=dict)  # loss/test, acc/test
+    final: dict[str, float] = field(default_factory=dict)  # loss/test, acc/test, loss/constant
     status: str = "finished"  # finished, diverged, interrupted
     diverged_epoch: int | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # train, probes

@@ -1,60 +1,127 @@
 """What mean-field theory predicts for the back-propagated gradient at initialisation.
 
 Schoenholz, Gilmer, Ganguli & Sohl-Dickstein (2017), "Deep Information Propagation": in a wide
-network with weights of variance σ_w²/fan_in and biases of variance σ_b², the pre-activation
-variance settles at the fixed point q* of  q = σ_w² E[φ(√q z)²] + σ_b²  (z ~ N(0,1)), and each layer
-multiplies the squared back-propagated error by  χ₁ = σ_w² E[φ′(√q* z)²]. The gradient norm thus
-changes by √χ₁ per layer: it vanishes for χ₁ < 1 and explodes for χ₁ > 1.
+network with weights of variance σ_w²/fan_in and biases of variance σ_b², the pre-activation of
+layer l is Gaussian with variance q_l, and  q_{l+1} = σ_w² E[φ(√q_l z)²] + σ_b²  (z ~ N(0,1)).
+Going back through layer l multiplies the squared error signal by  σ_w² E[φ′(√q_l z)²], so the
+gradient norm changes by that factor's root there. Deep in the network q_l settles at the fixed
+point q*, where the factor is √χ₁: the gradient vanishes for χ₁ < 1 and explodes for χ₁ > 1.
 
-A constant bias b (vgx's `init.bias`) enters as the mean of the pre-activation: q is then the
-variance of h ~ N(b, q).
+A net of a few layers is not at q*: the first layer's variance comes from the data (q_1 =
+Var(W₁) Σ_j E[x_j²] + σ_b²) and some activations approach q* only as 1/l (GELU under He init:
+q* = 0, but the layers that exist see q_l far from it). So each layer's factor is predicted from
+its own q_l, and q* is kept for the asymptote. A constant bias b (vgx's `init.bias`) is the mean of
+every pre-activation: h ~ N(b, q).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 
-from vgx.config import ActivationConfig
+from vgx.config import ActivationConfig, DatasetConfig, TrainConfig
 from vgx.core.network import activation_fn
 
-# Gauss–Hermite nodes for E over N(0,1); an even count keeps z = 0 (ReLU's kink) off the grid.
-QUADRATURE_POINTS = 200
-FIXED_POINT_ITERATIONS = 2000
+# E over N(0,1) by two-point Gauss–Legendre on cells of [−Z_MAX, Z_MAX] whose edges fall on the
+# activation's kink (h = 0): each cell's integrand is smooth, so ReLU, SELU and softsign's φ′ are
+# exact to ~1e-7, where Gauss–Hermite nodes across the kink were off by several %.
+Z_MAX = 10.0
+CELLS = 4000
+FIXED_POINT_ITERATIONS = 1000
 Q_LIMIT = 1e12  # beyond this the variance is exploding: stop iterating
+_LEGENDRE = np.array([-1.0, 1.0]) / math.sqrt(3)
 
 
-@dataclass
+def _nodes(kink: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes z and weights (the normal density folded in) for E[f(z)], z ~ N(0,1)."""
+    h = 2 * Z_MAX / CELLS
+    offset = (kink + Z_MAX) % h if abs(kink) < Z_MAX else 0.0
+    edges = -Z_MAX + offset + h * np.arange(-1, CELLS + 1)
+    centres = edges[:-1] + h / 2
+    z = (centres[:, None] + _LEGENDRE[None, :] * h / 2).ravel()
+    weights = np.full(z.shape, h / 2) * np.exp(-(z**2) / 2) / math.sqrt(2 * math.pi)
+    return z, weights
+
+
+def gaussian_moments(activation: str, slope: float, mean: float, q: float) -> tuple[float, float]:
+    """(E[φ(h)²], E[φ′(h)²]) for h ~ N(mean, q)."""
+    spread = math.sqrt(q)
+    z, weights = _nodes(-mean / spread if spread > 0 else 0.0)
+    x = torch.tensor(mean + spread * z, dtype=torch.float64, requires_grad=True)
+    y = activation_fn(activation, slope)(x)
+    (dy,) = torch.autograd.grad(y.sum(), x)
+    phi, derivative = y.detach().numpy(), dy.numpy()
+    return float(weights @ phi**2), float(weights @ derivative**2)
+
+
 class Prediction:
-    sigma_w2: float  # weight variance × fan_in
-    sigma_b2: float
-    bias: float
-    q_star: float  # the pre-activation variance's fixed point (inf when it explodes)
-    chi1: float
+    """The pre-activation variance of each hidden layer, each layer's factor on the
+    back-propagated gradient, and the deep network's asymptote (q*, χ₁)."""
+
+    def __init__(
+        self,
+        activation: str,
+        sigma_w2: float,
+        sigma_b2: float = 0.0,
+        bias: float = 0.0,
+        slope: float = ActivationConfig.slope,
+        q1: float | None = None,
+        hidden_layers: int = 0,
+    ) -> None:
+        self.activation, self.slope = activation, slope
+        self.sigma_w2, self.sigma_b2, self.bias = sigma_w2, sigma_b2, bias
+        self.layer_q: list[float] = []  # q_1 … q_hidden
+        self.layer_factors: list[float] = []  # ‖δ_l‖/‖δ_{l+1}‖ for l = 1 … hidden − 1
+        q = q1
+        for layer in range(hidden_layers if q1 is not None else 0):
+            self.layer_q.append(q)
+            second_moment, derivative = self._moments(q)
+            if layer < hidden_layers - 1:
+                self.layer_factors.append(math.sqrt(sigma_w2 * derivative))
+            q = min(sigma_w2 * second_moment + sigma_b2, Q_LIMIT)
+
+    def _moments(self, q: float) -> tuple[float, float]:
+        return gaussian_moments(self.activation, self.slope, self.bias, q)
+
+    @cached_property
+    def q_star(self) -> float:
+        """The fixed point of the variance map (inf when the variance explodes)."""
+        q = 1.0
+        for _ in range(FIXED_POINT_ITERATIONS):
+            new_q = self.sigma_w2 * self._moments(q)[0] + self.sigma_b2
+            if not math.isfinite(new_q) or new_q > Q_LIMIT:
+                return math.inf
+            if abs(new_q - q) < 1e-12 * max(1.0, q):
+                return new_q
+            q = new_q
+        return q
+
+    @cached_property
+    def chi1(self) -> float:
+        """χ₁ = σ_w² E[φ′(h)²] at q*: the squared per-layer factor deep in the network."""
+        q = self.q_star if math.isfinite(self.q_star) else Q_LIMIT
+        return self.sigma_w2 * self._moments(q)[1]
 
     @property
     def factor(self) -> float:
-        """Predicted ratio ‖δ_i‖ / ‖δ_{i+1}‖ of consecutive hidden layers: √χ₁."""
+        """The predicted ratio ‖δ_l‖ / ‖δ_{l+1}‖ of consecutive hidden layers: the geometric mean
+        of the layers' own factors where the depth is known, else the asymptote √χ₁."""
+        if self.layer_factors:
+            return float(np.exp(np.mean(np.log(np.maximum(self.layer_factors, 1e-300)))))
+        return math.sqrt(self.chi1)
+
+    @property
+    def asymptotic_factor(self) -> float:
         return math.sqrt(self.chi1)
 
     def ratio_over(self, layers: int) -> float:
-        """Predicted change of the gradient norm across `layers` hidden layers."""
+        """Predicted change of the gradient norm across `layers` hidden-to-hidden steps."""
+        if self.layer_factors and layers <= len(self.layer_factors):
+            return float(np.prod(self.layer_factors[:layers]))
         return self.factor**layers
-
-
-def _gauss() -> tuple[np.ndarray, np.ndarray]:
-    nodes, weights = np.polynomial.hermite_e.hermegauss(QUADRATURE_POINTS)
-    return nodes, weights / math.sqrt(2 * math.pi)
-
-
-def _phi_and_derivative(name: str, slope: float, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x = torch.tensor(h, dtype=torch.float64, requires_grad=True)
-    y = activation_fn(name, slope)(x)
-    (dy,) = torch.autograd.grad(y.sum(), x)
-    return y.detach().numpy(), dy.numpy()
 
 
 def predict(
@@ -63,66 +130,123 @@ def predict(
     sigma_b2: float = 0.0,
     bias: float = 0.0,
     slope: float = ActivationConfig.slope,
+    q1: float | None = None,
+    hidden_layers: int = 0,
 ) -> Prediction:
-    """q* and χ₁ for an activation and weight/bias variances (Schoenholz et al. 2017)."""
-    z, w = _gauss()
-    q = 1.0
-    for _ in range(FIXED_POINT_ITERATIONS):
-        phi, _ = _phi_and_derivative(activation, slope, bias + math.sqrt(q) * z)
-        new_q = sigma_w2 * float(w @ phi**2) + sigma_b2
-        if not math.isfinite(new_q) or new_q > Q_LIMIT:
-            q = math.inf
-            break
-        if abs(new_q - q) < 1e-12 * max(1.0, q):
-            q = new_q
-            break
-        q = new_q
-    spread = math.sqrt(q) if math.isfinite(q) else math.sqrt(Q_LIMIT)
-    _, derivative = _phi_and_derivative(activation, slope, bias + spread * z)
-    chi1 = sigma_w2 * float(w @ derivative**2)
-    return Prediction(sigma_w2, sigma_b2, bias, q, chi1)
+    return Prediction(activation, sigma_w2, sigma_b2, bias, slope, q1, hidden_layers)
 
 
-def weight_variance(init: str, width: int, std: float, scale: float, gain: float) -> float:
-    """σ_w² = Var(W_ij) × fan_in of a width → width hidden layer under each initializer."""
+def weight_variance(
+    init: str, fan_in: int, fan_out: int, std: float, scale: float, gain: float
+) -> float:
+    """Var(W_ij) of a fan_out × fan_in weight under each of vgx's initializers."""
     variances = {
-        "xavier_uniform": gain**2 * 2 / (width + width),
-        "xavier_normal": gain**2 * 2 / (width + width),
-        "he_normal": 2 / width,
-        "he_uniform": 2 / width,
-        "lecun_normal": 1 / width,
-        "orthogonal": gain**2 / width,
+        "xavier_uniform": gain**2 * 2 / (fan_in + fan_out),
+        "xavier_normal": gain**2 * 2 / (fan_in + fan_out),
+        "he_normal": 2 / fan_in,
+        "he_uniform": 2 / fan_in,
+        "lecun_normal": 1 / fan_in,
+        "orthogonal": gain**2 / max(fan_in, fan_out),  # orthonormal rows or columns, × gain
         "normal": std**2,
         "uniform": scale**2 / 3,
-        "torch_default": 1 / (3 * width),  # kaiming_uniform(a=√5): bound 1/√fan_in
+        "torch_default": 1 / (3 * fan_in),  # kaiming_uniform(a=√5): U(±1/√fan_in)
     }
-    return variances[init] * width
+    return variances[init]
 
 
-def predict_for_config(cfg) -> Prediction:  # noqa: ANN001 - a TrainConfig
-    sigma_w2 = weight_variance(
-        cfg.init.name, cfg.width, cfg.init.std, cfg.init.scale, cfg.init.gain
+def bias_variance(init: str, fan_in: int) -> float:
+    """PyTorch's own biases are U(±1/√fan_in); every other init sets the constant `init.bias`."""
+    return 1 / (3 * fan_in) if init == "torch_default" else 0.0
+
+
+def hidden_sigma_w2(init: str, width: int, std: float, scale: float, gain: float) -> float:
+    """σ_w² = Var(W_ij) × fan_in of a width → width hidden layer."""
+    return weight_variance(init, width, width, std, scale, gain) * width
+
+
+def input_moments(dataset: DatasetConfig) -> tuple[int, float]:
+    """(features, Σ_j E[x_j²] over the training examples): the first layer's variance starts
+    from the data's own scale."""
+    from vgx.core.data import load
+
+    x = load(dataset).x_train.double()
+    return x.shape[1], float((x**2).sum(dim=1).mean())
+
+
+def predict_for_run(
+    activation: str,
+    slope: float,
+    init: str,
+    width: int,
+    depth: int,
+    n_features: int,
+    input_moment: float,
+    std: float,
+    scale: float,
+    gain: float,
+    bias: float,
+) -> Prediction:
+    """Layer by layer for a plain MLP: q_1 from the data, then the variance map."""
+    first = weight_variance(init, n_features, width, std, scale, gain)
+    q1 = first * input_moment + bias_variance(init, n_features)
+    return predict(
+        activation,
+        hidden_sigma_w2(init, width, std, scale, gain),
+        bias_variance(init, width),
+        0.0 if init == "torch_default" else bias,
+        slope,
+        q1=q1,
+        hidden_layers=max(depth - 1, 0),
     )
-    bias = 0.0 if cfg.init.name == "torch_default" else cfg.init.bias
-    return predict(cfg.activation.name, sigma_w2, 0.0, bias, cfg.activation.slope)
+
+
+def unsupported(cfg: TrainConfig) -> str | None:
+    """Why the theory does not speak for a config, or None: it is for the plain MLP."""
+    if cfg.norm != "none":
+        return f"norm={cfg.norm}"
+    if cfg.residual:
+        return "residual=true"
+    return None
+
+
+def predict_for_config(cfg: TrainConfig) -> Prediction:
+    return predict_for_run(
+        cfg.activation.name,
+        cfg.activation.slope,
+        cfg.init.name,
+        cfg.width,
+        cfg.depth,
+        *input_moments(cfg.dataset),
+        cfg.init.std,
+        cfg.init.scale,
+        cfg.init.gain,
+        cfg.init.bias,
+    )
 
 
 def describe(prediction: Prediction, depth: int) -> str:
     hidden_steps = max(depth - 2, 0)
-    regime = (
-        "vanishes"
-        if prediction.chi1 < 0.95
-        else "explodes"
-        if prediction.chi1 > 1.05
-        else "stays level"
-    )
-    q = f"{prediction.q_star:.4g}" if math.isfinite(prediction.q_star) else "∞ (variance explodes)"
-    return "\n".join(
-        [
-            f"σ_w² = {prediction.sigma_w2:.4g}   bias = {prediction.bias:g}   q* = {q}",
-            f"χ₁ = σ_w² E[φ′(h)²] = {prediction.chi1:.4g}",
-            f"per-layer factor of the back-propagated gradient √χ₁ = {prediction.factor:.4g}",
-            f"across the {hidden_steps} hidden-to-hidden steps of depth {depth}: "
-            f"×{prediction.ratio_over(hidden_steps):.3g}  — the gradient {regime} with depth",
+    chi1 = prediction.chi1
+    regime = "vanishes" if chi1 < 0.95 else "explodes" if chi1 > 1.05 else "stays level"
+    q = prediction.q_star
+    q_text = f"{q:.4g}" if math.isfinite(q) else "∞ (variance explodes)"
+    lines = [
+        f"σ_w² = {prediction.sigma_w2:.4g}   σ_b² = {prediction.sigma_b2:.4g}   "
+        f"bias = {prediction.bias:g}",
+    ]
+    if prediction.layer_q:
+        shown = ", ".join(f"{v:.3g}" for v in prediction.layer_q[:6])
+        more = ", …" if len(prediction.layer_q) > 6 else ""
+        lines.append(f"pre-activation variance q_l of hidden layers 1…: {shown}{more}")
+    if hidden_steps:
+        lines += [
+            f"per-layer factor of the back-propagated gradient in this net (from each q_l): "
+            f"{prediction.factor:.4g}",
+            f"across its {hidden_steps} hidden-to-hidden steps: "
+            f"×{prediction.ratio_over(hidden_steps):.3g}",
         ]
-    )
+    lines += [
+        f"deep-network asymptote: q* = {q_text}   χ₁ = σ_w² E[φ′(h)²] = {chi1:.4g}   "
+        f"√χ₁ = {prediction.asymptotic_factor:.4g} a layer — the gradient {regime} with depth",
+    ]
+    return "\n".join(lines)

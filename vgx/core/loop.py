@@ -20,7 +20,7 @@ from vgx.config import BOOKKEEPING_KEYS, TrainConfig
 from vgx.core import probes
 from vgx.core.data import Splits, load
 from vgx.core.network import Architecture, Network, layer_sizes, output_units
-from vgx.core.objective import penalty, run_losses
+from vgx.core.objective import constant_loss, penalty, run_losses
 from vgx.core.optim import StackedOptimizer, clip
 from vgx.results import TrainResult
 
@@ -224,8 +224,9 @@ def _train(
             if result.status == "finished":
                 result.status = "interrupted"
     losses, accuracies = probes.evaluate(network, splits.x_test, splits.y_test)
+    prior = constant_loss(splits.y_train, splits.n_classes)
     elapsed = time.perf_counter() - started
     for j, result in enumerate(results):
-        result.final = {"loss/test": losses[j], "acc/test": accuracies[j]}
+        result.final = {"loss/test": losses[j], "acc/test": accuracies[j], "loss/constant": prior}
         result.seconds = {"train": (elapsed - probe_seconds) / k, "probes": probe_seconds / k}
     return results

@@ -39,8 +39,12 @@ def run_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return example_losses(logits, targets).mean(dim=1)
 
 
-def run_accuracies(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return example_hits(logits, targets).mean(dim=1)
+def constant_loss(targets: torch.Tensor, n_classes: int) -> float:
+    """The training loss of the best constant predictor, the label entropy −Σ p_c ln p_c (ln 2
+    for balanced binary classes): a net that ends here learned the class prior and nothing else."""
+    counts = torch.bincount(targets.long(), minlength=n_classes).double()
+    shares = counts[counts > 0] / counts.sum()
+    return float(-(shares * shares.log()).sum())
 
 
 def penalty(

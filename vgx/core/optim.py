@@ -19,8 +19,9 @@ CLIP_NORM_EPS = 1e-6  # as torch.nn.utils.clip_grad_norm_
 
 
 class StackedOptimizer:
-    """sgd (with momentum), adam, rmsprop (with momentum), sign (seed 004's Δw = −lr·sign(g):
-    every weight moves by lr, however small its gradient) and rprop, on [K, P] rows."""
+    """gd (plain gradient descent), sgd (with momentum), adam, rmsprop (with momentum), sign
+    (seed 004's Δw = −lr·sign(g): every weight moves by lr, however small its gradient) and
+    rprop, on [K, P] rows."""
 
     def __init__(self, name: str, lr: torch.Tensor, momentum: float = 0.0) -> None:
         self.name, self.momentum = name, momentum
@@ -39,7 +40,7 @@ class StackedOptimizer:
         lr, state = self.lr, self.state
         if self.name == "sign":
             p.sub_(lr * torch.sign(g))
-        elif self.name == "sgd":
+        elif self.name in ("gd", "sgd"):
             if self.momentum:
                 buf = state.get("buf")
                 buf = g.clone() if buf is None else buf.mul_(self.momentum).add_(g)

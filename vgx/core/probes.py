@@ -15,13 +15,16 @@ import torch
 
 from vgx.core.data import Splits
 from vgx.core.network import Activation, Network
-from vgx.core.objective import example_hits, example_losses, run_accuracies, run_losses
+from vgx.core.objective import example_hits, example_losses, run_losses
 
 # A weight counts as "near zero" (seed 000's L1 sparsity) below this magnitude.
 NEAR_ZERO = 0.01
 
 # A hidden unit counts as saturated where φ′ is below this share of φ′'s maximum (docs/metrics.md).
 SATURATION_SHARE = 0.01
+# No source text fixes the cut, so the share is also recorded, over all hidden layers, at wider
+# cuts: a claim about saturation can be read at each (`saturation_at/5pct`, `…/10pct`).
+WIDER_SATURATION_CUTS = (0.05, 0.10)
 
 # The per-layer measures, in the order each layer's metrics are recorded (docs/metrics.md).
 LAYER_MEASURES = (
@@ -90,7 +93,8 @@ def evaluate(network: Network, x: torch.Tensor, y: torch.Tensor) -> tuple[list, 
         return [math.nan] * network.k, [math.nan] * network.k
     with evaluating(network):
         logits = network.forward(x.expand(network.k, *x.shape))
-    return run_losses(logits, y).tolist(), run_accuracies(logits, y).tolist()
+    hits = example_hits(logits, y).sum(dim=1).tolist()  # counts: exact, so 0 errors read 0
+    return run_losses(logits, y).tolist(), [count / len(y) for count in hits]
 
 
 def max_derivative(activation: Activation) -> float:
@@ -100,11 +104,11 @@ def max_derivative(activation: Activation) -> float:
     return float(derivative.max())
 
 
-def saturated_and_dead_masks(
-    activation: Activation, s: torch.Tensor, phi_prime_max: float
+def derivative_and_dead(
+    activation: Activation, s: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """For pre-activations s [..., examples, units]: where φ′(s) < 1% of max φ′, and which units
-    output exactly 0 on every example (reduced over the examples axis, -2)."""
+    """For pre-activations s [..., examples, units]: φ′(s), and which units output exactly 0 on
+    every example (reduced over the examples axis, -2)."""
     closed_form = DERIVATIVE_FROM_OUTPUT.get(activation)
     if closed_form is not None:
         a = activation(s.detach())
@@ -115,19 +119,26 @@ def saturated_and_dead_masks(
             a = activation(s)
             (derivative,) = torch.autograd.grad(a.sum(), s)
         a = a.detach()
-    return derivative < SATURATION_SHARE * phi_prime_max, (a == 0).all(dim=-2)
+    return derivative, (a == 0).all(dim=-2)
 
 
 def activity(
     activation: Activation, preactivations: torch.Tensor, phi_prime_max: float
 ) -> torch.Tensor:
-    """[K, hidden layers, (saturation, dead)] from the hidden layers' pre-activations
-    [K, layers, examples, units] (all hidden layers have the same width): saturation, the share of
-    (unit, example) pairs where φ′(s) < 1% of max φ′; dead, the share of units whose output is
-    exactly zero on every example."""
-    saturated, dead_units = saturated_and_dead_masks(activation, preactivations, phi_prime_max)
+    """[K, hidden layers × (saturation, dead) + wider cuts] from the hidden layers'
+    pre-activations [K, layers, examples, units] (all hidden layers have the same width):
+    saturation, the share of (unit, example) pairs where φ′(s) < 1% of max φ′; dead, the share of
+    units whose output is exactly zero on every example; then the share over all hidden layers
+    below each of WIDER_SATURATION_CUTS."""
+    derivative, dead_units = derivative_and_dead(activation, preactivations)
+    saturated = derivative < SATURATION_SHARE * phi_prime_max
     per_unit = torch.stack([saturated.float().mean(dim=-2), dead_units.float()], dim=-1)
-    return per_unit.mean(dim=-2)  # every unit has as many examples: the mean of the means
+    per_layer = per_unit.mean(dim=-2).flatten(1)  # equal examples per unit: mean of the means
+    wider = [
+        (derivative < cut * phi_prime_max).float().flatten(1).mean(dim=1)
+        for cut in WIDER_SATURATION_CUTS
+    ]
+    return torch.cat([per_layer, torch.stack(wider, dim=1)], dim=1)
 
 
 class LayerSums:
@@ -183,7 +194,7 @@ class EpochProbe:
         self.inputs = torch.cat([splits.x_train, splits.x_val])  # one pass: train, then val
         self.targets = torch.cat([splits.y_train, splits.y_val])
         self.n_train = len(splits.y_train)
-        n_val = len(splits.y_val)  # ≥ 1, as config.validate demands
+        n_val = self.n_val = len(splits.y_val)  # ≥ 1, as config.validate demands
         # [(train, val), examples]: one product gives both sets' mean loss and accuracy
         self.set_averages = torch.zeros(2, self.n_train + n_val, device=self.inputs.device)
         self.set_averages[0, : self.n_train] = 1 / self.n_train
@@ -201,6 +212,8 @@ class EpochProbe:
         head = ["loss/train", "acc/train", "loss/val", "acc/val", "loss/penalty"]
         per_layer = [f"{m}/layer_{i + 1}" for i in range(self.depth) for m in LAYER_MEASURES]
         hidden = [f"{m}/layer_{i + 1}" for i in range(self.depth - 1) for m in HIDDEN_MEASURES]
+        if self.depth > 1:
+            hidden += [f"saturation_at/{round(cut * 100)}pct" for cut in WIDER_SATURATION_CUTS]
         return head + per_layer + hidden
 
     def measure_network(
@@ -286,10 +299,14 @@ class EpochProbe:
             torch.stack(per_layer, dim=-1).flatten(1),
         ]
         if preactivations is not None:  # depth 1 has no hidden layer
-            columns.append(activity(self.activation, preactivations, self.phi_prime_max).flatten(1))
+            columns.append(activity(self.activation, preactivations, self.phi_prime_max))
         # finite weights show in their norms; the biases' largest |b| is finite iff they all are
         columns.append(biases.abs().amax(dim=-1, keepdim=True))
         values = torch.cat(columns, dim=-1).tolist()
         rows = [dict(zip(self._names, row[:-1], strict=True)) for row in values]
         finite = [all(map(math.isfinite, row)) for row in values]
+        for row in rows:  # a share of examples is a count over n: 0 errors read 0, not 4e-07
+            for name, n in (("acc/train", self.n_train), ("acc/val", self.n_val)):
+                if math.isfinite(row[name]):
+                    row[name] = round(row[name] * n) / n
         return rows, finite

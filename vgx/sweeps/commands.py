@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from vgx.config import conf_dir
-from vgx.errors import EXIT_USER_ERROR
+from vgx.errors import EXIT_USER_ERROR, UsageError
 
 # Set by a command after which nothing but this process is left to finish (one `vgx train` run,
 # a batched sweep): `vgx.cli.run()` may then skip the interpreter's teardown. Other launchers
@@ -96,7 +96,6 @@ def study_command(args: list[str]) -> int:
     from omegaconf import OmegaConf
 
     from vgx.analysis.studies import STUDIES
-    from vgx.errors import UsageError
     from vgx.sweeps.preflight import check_command_line
     from vgx.sweeps.sweep import run_sweep
 
@@ -128,13 +127,18 @@ def study_command(args: list[str]) -> int:
 
 def theory_command(args: list[str]) -> int:
     """Mean-field prediction for a config, without training (Schoenholz et al. 2017)."""
-    from vgx.analysis.theory import describe, predict_for_config
+    from vgx.analysis.theory import describe, predict_for_config, unsupported
     from vgx.sweeps.preflight import check_command_line
 
     if any(a.startswith("-") for a in args):
         print("usage: vgx theory [OVERRIDES]   e.g. vgx theory activation=tanh depth=20")
         return 0 if args[0] in ("-h", "--help") else EXIT_USER_ERROR
     cfg = check_command_line(args, conf_dir()).first
+    if (why := unsupported(cfg)) is not None:
+        raise UsageError(
+            f"{why}: the mean-field prediction is for the plain network (norm=none, "
+            "residual=false); train it and read delta_norm/layer_i instead"
+        )
     print(f"mean-field prediction at initialisation for {cfg.activation.name}, {cfg.init.name}:")
     print(describe(predict_for_config(cfg), cfg.depth))
     return 0

@@ -6,6 +6,12 @@ from vgx.config import TrainConfig
 from vgx.sweeps.job import RunOutcome
 
 
+def gradient_ratio(row: dict[str, float], depth: int) -> float:
+    """‖∂J/∂W₁‖ / ‖∂J/∂W_depth‖ of one epoch's row: how much of the gradient reaches layer 1."""
+    top = row.get(f"grad_norm/layer_{depth}", float("nan"))
+    return row.get("grad_norm/layer_1", float("nan")) / top if top else float("nan")
+
+
 def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
     """What a person wants to read when the run ends."""
     result = outcome.result
@@ -15,9 +21,8 @@ def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
             f"({outcome.run_id}); reused, nothing trained (resume=false trains again)"
         )
     nan = float("nan")
+    first = result.history[0] if result.history else {}
     last = result.history[-1] if result.history else {}
-    top = last.get(f"grad_norm/layer_{cfg.depth}", nan)
-    ratio = last.get("grad_norm/layer_1", nan) / top if top else nan
     diverged = result.diverged_epoch
     headline = f"vgx: {outcome.run_name} {result.status} after {len(result.history) - 1} of "
     headline += f"{cfg.epochs} epochs" + (
@@ -31,7 +36,9 @@ def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
         f"   test {result.final['acc/test']:.3f}",
         "  first-layer weight change ‖W1(t)−W1(0)‖/‖W1(0)‖: "
         f"{last.get('weight_change/layer_1', nan):.4g}",
-        f"  gradient norm layer 1 / layer {cfg.depth}: {ratio:.3g}",
+        f"  gradient norm layer 1 / layer {cfg.depth}:"
+        f"   epoch 0 {gradient_ratio(first, cfg.depth):.3g}"
+        f"   epoch {len(result.history) - 1} {gradient_ratio(last, cfg.depth):.3g}",
         f"  MLflow run {outcome.run_id} in experiment '{cfg.tracking.experiment}';"
         " open it with `vgx ui`",
     ]

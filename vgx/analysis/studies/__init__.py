@@ -48,6 +48,8 @@ def verdict_markdown(study: Study, verdict: Verdict) -> str:
             "",
             f"**Claim** ({study.source}): {study.claim}.",
             "",
+            f"**Rule**: {study.rule}.",
+            "",
             f"**Measured**: {verdict.measured}.",
             "",
             verdict.rows.to_markdown(index=False),
@@ -69,5 +71,5 @@ def write_verdict(runs: Runs, name: str, folder: Path) -> Verdict:
         folder / "verdict.csv", index=False
     )
     print(f"\nstudy {name} — {study.claim} ({study.source})")
-    print(f"verdict: {verdict.outcome.upper()}\n  {verdict.measured}")
+    print(f"verdict: {verdict.outcome.upper()} ({study.rule})\n  {verdict.measured}")
     return verdict

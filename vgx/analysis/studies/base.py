@@ -1,11 +1,13 @@
 """What every study shares: the verdict's shape, the measurements each run gives the judges, and
 the helpers that put numbers with their spread over seeds into words and tables.
 
-A claim holds when every part of it holds; each judge says in its module, beside its thresholds,
-over what it judges a part: every seed, or the median over seeds."""
+The rule: a claim holds when every part of it holds on every seed (EVERY_SEED); a study whose
+claim is a trend across a knob judges medians over seeds and says so in its `rule`. A verdict
+names every part that was not met, with its numbers."""
 
 from __future__ import annotations
 
+import ast
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,8 +16,12 @@ import numpy as np
 import pandas as pd
 
 from vgx.analysis.runs import Runs
+from vgx.config import ActivationConfig, DatasetConfig
 
 HOLDS, FAILS, MIXED = "holds", "does not hold", "mixed"
+
+
+EVERY_SEED = "every part on every seed"
 
 
 @dataclass
@@ -23,6 +29,7 @@ class Verdict:
     outcome: str  # holds, does not hold, mixed
     measured: str  # the numbers behind it, in words
     rows: pd.DataFrame  # one row per setting: medians and spreads over seeds
+    parts: dict[str, bool] = field(default_factory=dict)  # each part of the claim: met?
 
 
 @dataclass
@@ -37,6 +44,7 @@ class Study:
     figure: Callable[[pd.DataFrame, object], object] | None = None  # (measurements, folder)
     headline_figure: str | None = None  # the figure file the README shows for it
     tags: dict[str, str] = field(default_factory=dict)
+    rule: str = EVERY_SEED  # over what each part is judged
 
 
 def bars(
@@ -69,6 +77,31 @@ def _param(run: pd.Series, key: str, default: str = "") -> str:
     return default if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+def dataset_config(run: pd.Series) -> DatasetConfig:
+    """The run's data set, rebuilt from its params (the theory needs the data's scale)."""
+    default = DatasetConfig()
+    return DatasetConfig(
+        name=_param(run, "dataset.name", default.name),
+        n_samples=int(_param(run, "dataset.n_samples", str(default.n_samples))),
+        noise=float(_param(run, "dataset.noise", str(default.noise))),
+        n_classes=int(_param(run, "dataset.n_classes", str(default.n_classes))),
+        random_state=int(_param(run, "dataset.random_state", str(default.random_state))),
+        split=list(ast.literal_eval(_param(run, "dataset.split", str(default.split)))),
+    )
+
+
+def _constant_loss(run: pd.Series, dataset: DatasetConfig) -> float:
+    """The run's recorded `loss/constant`; for a run recorded without it, from its data."""
+    value = run.get("metrics.loss/constant")
+    if value is not None and not (isinstance(value, float) and math.isnan(value)):
+        return float(value)
+    from vgx.core.data import load
+    from vgx.core.objective import constant_loss
+
+    splits = load(dataset)
+    return constant_loss(splits.y_train, splits.n_classes)
+
+
 def measurements(runs: Runs) -> pd.DataFrame:
     """One row per run: its settings and the numbers the judges read, from its history."""
     rows = []
@@ -80,7 +113,10 @@ def measurements(runs: Runs) -> pd.DataFrame:
         first, last = history.iloc[0], history.iloc[-1]
         hidden = range(1, depth)
         row = {
+            "dataset": _param(run, "dataset.name"),
+            "dataset_cfg": dataset_config(run),
             "activation": _param(run, "activation.name"),
+            "slope": float(_param(run, "activation.slope", str(ActivationConfig.slope))),
             "init": _param(run, "init.name"),
             "bias": float(_param(run, "init.bias", "0")),
             "depth": depth,
@@ -107,6 +143,10 @@ def measurements(runs: Runs) -> pd.DataFrame:
             "first_layer_weight_change": last["weight_change/layer_1"],
         }
         row["loss_drop"] = (row["loss_start"] - row["loss_end"]) / row["loss_start"]
+        row["loss_constant"] = _constant_loss(run, row["dataset_cfg"])
+        # the share of the best constant predictor's loss the training removed (≤ 0: nothing
+        # beyond the class prior was learned)
+        row["learned"] = 1 - row["loss_end"] / row["loss_constant"]
         row["grad_norms_0"] = [first[f"grad_norm/layer_{i}"] for i in range(1, depth + 1)]
         row["weight_change_curve"] = history["weight_change/layer_1"].tolist()
         row["loss_curve"] = history["loss/train"].tolist()
@@ -117,6 +157,9 @@ def measurements(runs: Runs) -> pd.DataFrame:
         row["saturation_0"] = (
             float(np.mean([first[f"saturation/layer_{i}"] for i in hidden])) if depth > 1 else 0.0
         )
+        for cut in ("5pct", "10pct"):
+            name = f"saturation_at/{cut}"
+            row[f"saturation_0_{cut}"] = float(first[name]) if name in history else math.nan
         row["saturation_end"] = (
             float(np.mean([last[f"saturation/layer_{i}"] for i in hidden])) if depth > 1 else 0.0
         )
@@ -129,6 +172,13 @@ def measurements(runs: Runs) -> pd.DataFrame:
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def depth_and_data(frame: pd.DataFrame) -> str:
+    """'9-layer net on moons', from the runs' own config: a title never names a set not used."""
+    depths = sorted(set(frame.depth))
+    depth = f"{depths[0]}-layer net" if len(depths) == 1 else "nets"
+    return f"{depth} on {', '.join(sorted(set(frame.dataset)))}"
 
 
 def per_layer_factor(deltas: list[float]) -> float:
@@ -152,6 +202,17 @@ def combine(parts: dict[str, bool]) -> str:
     return MIXED
 
 
+def conclude(
+    parts: dict[str, tuple[bool, str]], rows: pd.DataFrame, words: list[str] | None = None
+) -> Verdict:
+    """A verdict from the claim's parts, each (met, the numbers behind it): the words end by
+    naming every part that was not met, with its numbers."""
+    met = {name: bool(ok) for name, (ok, _) in parts.items()}
+    failed = [f"{name} ({numbers})" for name, (ok, numbers) in parts.items() if not ok]
+    text = list(words or []) + ["not met: " + "; ".join(failed) if failed else "every part met"]
+    return Verdict(combine(met), "; ".join(text), rows, met)
+
+
 def settings_table(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
     rows = []
     for setting, group in frame.groupby(keys, sort=True):
@@ -164,23 +225,37 @@ def settings_table(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> 
     return pd.DataFrame(rows)
 
 
-FLAT_LOSS = 0.05  # "nearly flat": the training loss falls by less than 5% of its start
-FALLING_LOSS = 0.5  # "the loss falls": by more than half
+# Losses are judged against the best constant predictor's (the label entropy: ln 2 for balanced
+# binary classes), not the untrained net's: a net that learns only the class prior is flat.
+FLAT_LOSS = 0.05  # "nearly flat": ends above 95% of the constant predictor's loss
+FALLING_LOSS = 0.5  # "the loss falls": ends below half of it
+LEVEL_BAND = (0.8, 1.25)  # "level": a per-layer factor of the error signal within this band
+
+
+def level_or_not(factor: float) -> str:
+    low, high = LEVEL_BAND
+    return "vanishes" if factor < low else "explodes" if factor > high else "level"
 
 
 def fix_trains(frame: pd.DataFrame, key: str, off: str, label: str) -> Verdict:
-    """A fix lets the deep net train: on every seed, the net without it stalls (its loss falls
-    by less than FLAT_LOSS) and the net with it trains (by more than FALLING_LOSS)."""
+    """A fix lets the deep net train: on every seed, the net without it stays flat (ends above
+    95% of the constant predictor's loss) and the net with it trains (below half of it)."""
     parts, words = {}, []
     for activation, group in frame.groupby("activation"):
         without = group[group[key].astype(str) == off]
         with_fix = group[group[key].astype(str) != off]
-        parts[f"{activation} without stalls"] = bool((without.loss_drop < FLAT_LOSS).all())
-        parts[f"{activation} with {label} trains"] = bool((with_fix.loss_drop > FALLING_LOSS).all())
-        words.append(
-            f"{activation}: loss drop without {spread(without.loss_drop)}, with {label} "
-            f"{spread(with_fix.loss_drop)}; validation error {spread(without.val_error)} → "
-            f"{spread(with_fix.val_error)}"
+        parts[f"{activation} without stays flat"] = (
+            bool((without.learned < FLAT_LOSS).all()),
+            f"share of the constant predictor's loss removed {spread(without.learned)}",
         )
-    rows = settings_table(frame, ["activation", key], ["loss_drop", "val_error"])
-    return Verdict(combine(parts), "; ".join(words), rows)
+        parts[f"{activation} with {label} trains"] = (
+            bool((with_fix.learned > FALLING_LOSS).all()),
+            f"share removed {spread(with_fix.learned)}",
+        )
+        words.append(
+            f"{activation}: share of the constant predictor's loss removed without "
+            f"{spread(without.learned)}, with {label} {spread(with_fix.learned)}; validation "
+            f"error {spread(without.val_error)} → {spread(with_fix.val_error)}"
+        )
+    rows = settings_table(frame, ["activation", key], ["learned", "val_error"])
+    return conclude(parts, rows, words)

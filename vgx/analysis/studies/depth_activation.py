@@ -6,16 +6,19 @@ import numpy as np
 import pandas as pd
 
 from vgx.analysis.studies.base import (
+    LEVEL_BAND,
     Study,
     Verdict,
     bars,
-    combine,
+    conclude,
+    level_or_not,
     per_layer_factor,
     settings_table,
+    spread,
 )
 
 VANISHING_FACTOR = 0.5  # sigmoid: the error signal loses at least half its norm per layer
-LEVEL_FACTOR = 0.8  # ReLU family: "does not shrink" = keeps ≥ 80% of its norm per layer
+# ReLU family: "does not shrink" = a per-layer factor within LEVEL_BAND: growth is not level
 
 
 def _factors(frame: pd.DataFrame) -> pd.DataFrame:
@@ -26,16 +29,30 @@ def _factors(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def theory_factors(frame: pd.DataFrame) -> dict[str, float]:
-    """Mean-field √χ₁ for each activation, at the width and init its runs were trained with."""
-    from vgx.analysis.theory import predict, weight_variance
+    """Mean-field theory's per-layer factor for each activation, layer by layer from the data's
+    own scale, at the width, init and depth its runs were trained with (the geometric mean over
+    its runs' depths, as the measured factor is)."""
+    from vgx.analysis.theory import input_moments, predict_for_run
 
     theory = {}
     for activation, group in frame.groupby("activation"):
-        run = group.iloc[0]
-        sigma_w2 = weight_variance(
-            run.init, int(run.width), run.init_std, run.init_scale, run.init_gain
-        )
-        theory[activation] = predict(activation, sigma_w2).factor
+        logs = []
+        for depth in sorted(set(group.depth)):
+            run = group[group.depth == depth].iloc[0]
+            prediction = predict_for_run(
+                activation,
+                run.slope,
+                run.init,
+                int(run.width),
+                int(depth),
+                *input_moments(run.dataset_cfg),
+                run.init_std,
+                run.init_scale,
+                run.init_gain,
+                run.bias,
+            )
+            logs.append(np.log(prediction.factor))
+        theory[activation] = float(np.exp(np.mean(logs)))
     return theory
 
 
@@ -46,22 +63,40 @@ def judge_depth_activation(frame: pd.DataFrame) -> Verdict:
     for activation, group in frame.groupby("activation"):
         fit = np.polyfit(group.depth, np.log10(group.layer1_gradient), 1)
         slope[activation] = fit[0]
+    sigmoid = frame[frame.activation == "sigmoid"]
+    tanh = frame[frame.activation == "tanh"]
+    relu = frame[frame.activation.isin(["relu", "leaky_relu"])]
+    # tanh against sigmoid run by run: the same depth and seed
+    paired = tanh.merge(sigmoid, on=["depth", "seed"], suffixes=("_tanh", "_sigmoid"))
+    low, high = LEVEL_BAND
     parts = {
-        "sigmoid vanishes": factor.get("sigmoid", 1) < VANISHING_FACTOR,
-        "tanh less": factor.get("sigmoid", 1) < factor.get("tanh", 0),
-        "ReLU family level": all(factor.get(a, 0) >= LEVEL_FACTOR for a in ("relu", "leaky_relu")),
+        "sigmoid vanishes": (
+            bool(len(sigmoid)) and bool((sigmoid.factor < VANISHING_FACTOR).all()),
+            f"per-layer factor {spread(sigmoid.factor)}, bar < {VANISHING_FACTOR}",
+        ),
+        "tanh less": (
+            bool(len(paired)) and bool((paired.factor_tanh > paired.factor_sigmoid).all()),
+            f"tanh {spread(tanh.factor)} against sigmoid {spread(sigmoid.factor)}",
+        ),
+        "ReLU family level": (
+            bool(len(relu)) and bool(relu.factor.between(low, high).all()),
+            f"per-layer factor {spread(relu.factor)}, band [{low}, {high}]: "
+            + ", ".join(
+                f"{outcome} in {int((relu.factor.map(level_or_not) == outcome).sum())}"
+                for outcome in ("vanishes", "level", "explodes")
+            )
+            + f" of {len(relu)} runs",
+        ),
     }
     rows = settings_table(frame, ["activation", "depth"], ["factor", "layer1_gradient"])
     theory = theory_factors(frame)
     rows["theory_factor"] = rows.activation.map(lambda a: f"{theory[a]:.3g}")
     words = [
-        f"{a}: measured per-layer factor {factor[a]:.3g} (theory √χ₁ {theory[a]:.3g}), "
-        f"log10 ‖∂J/∂W₁‖ falls {-slope[a]:.3g} per added layer"
+        f"{a}: measured per-layer factor {factor[a]:.3g} (theory {theory[a]:.3g}; "
+        f"{level_or_not(factor[a])}), log10 ‖∂J/∂W₁‖ falls {-slope[a]:.3g} per added layer"
         for a in factor.index
     ]
-    failed = [k for k, ok in parts.items() if not ok]
-    words.append("not met: " + ", ".join(failed) if failed else "all three parts met")
-    return Verdict(combine(parts), "; ".join(words), rows)
+    return conclude(parts, rows, words)
 
 
 def figure_depth_activation(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
@@ -75,7 +110,7 @@ def figure_depth_activation(frame: pd.DataFrame, folder) -> object:  # noqa: ANN
         "‖δ_i‖ / ‖δ_(i+1)‖ (1 = level)",
         folder / "factor_vs_theory.png",
         reference=theory,
-        reference_label="mean-field theory √χ₁",
+        reference_label="mean-field theory (layer by layer)",
     )
 
 

@@ -8,7 +8,7 @@ from vgx.analysis.studies.base import (
     Study,
     Verdict,
     bars,
-    combine,
+    conclude,
     settings_table,
     spread,
 )
@@ -21,8 +21,14 @@ def judge_dying_relu(frame: pd.DataFrame) -> Verdict:
     relu = frame[(frame.activation == "relu") & (frame.bias == worst_bias)]
     leaky = frame[(frame.activation == "leaky_relu") & (frame.bias == worst_bias)]
     parts = {
-        f"ReLU with bias {worst_bias:g} mostly dead": bool((relu.dead_end > MOSTLY_DEAD).all()),
-        "leaky ReLU alive": bool((leaky.dead_end == 0).all()),
+        f"ReLU with bias {worst_bias:g} mostly dead": (
+            bool(len(relu)) and bool((relu.dead_end > MOSTLY_DEAD).all()),
+            f"dead share {spread(relu.dead_end)}, bar > {MOSTLY_DEAD}",
+        ),
+        "leaky ReLU alive": (
+            bool(len(leaky)) and bool((leaky.dead_end == 0).all()),
+            f"dead share {spread(leaky.dead_end)}",
+        ),
     }
     rows = settings_table(frame, ["activation", "bias"], ["dead_end", "val_error"])
     words = [
@@ -30,7 +36,7 @@ def judge_dying_relu(frame: pd.DataFrame) -> Verdict:
         f"{spread(leaky.dead_end)}; validation error {spread(relu.val_error)} vs "
         f"{spread(leaky.val_error)}"
     ]
-    return Verdict(combine(parts), "; ".join(words), rows)
+    return conclude(parts, rows, words)
 
 
 def figure_dying_relu(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001

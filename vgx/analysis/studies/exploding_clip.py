@@ -7,7 +7,7 @@ import pandas as pd
 from vgx.analysis.studies.base import (
     Study,
     Verdict,
-    combine,
+    conclude,
     curves,
     settings_table,
 )
@@ -16,9 +16,21 @@ from vgx.analysis.studies.base import (
 def judge_exploding_clip(frame: pd.DataFrame) -> Verdict:
     none = frame[frame["clip"] == "none"]
     clipped = frame[frame["clip"] != "none"]
-    parts = {"unclipped explodes": bool((none.status == "diverged").all())}
+
+    def share(group: pd.DataFrame, status: str) -> str:
+        return f"{int((group.status == status).sum())} of {len(group)} runs {status}"
+
+    parts = {
+        "unclipped explodes": (
+            bool(len(none)) and bool((none.status == "diverged").all()),
+            share(none, "diverged"),
+        )
+    }
     for kind, group in clipped.groupby("clip"):
-        parts[f"clip by {kind} stable"] = bool((group.status == "finished").all())
+        parts[f"clip by {kind} stable"] = (
+            bool((group.status == "finished").all()),
+            share(group, "finished"),
+        )
     rows = settings_table(frame, ["clip"], ["epochs_run", "loss_end", "val_error"])
     rows["diverged"] = rows["clip"].map(
         lambda c: (
@@ -30,7 +42,7 @@ def judge_exploding_clip(frame: pd.DataFrame) -> Verdict:
         f"clip={c}: {r.diverged} runs diverged, final loss {r.loss_end}"
         for c, r in zip(rows["clip"], rows.itertuples(), strict=True)
     ]
-    return Verdict(combine(parts), "; ".join(words), rows)
+    return conclude(parts, rows, words)
 
 
 def figure_exploding_clip(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001

@@ -7,13 +7,11 @@ import math
 import pandas as pd
 
 from vgx.analysis.studies.base import (
-    FAILS,
     FALLING_LOSS,
     FLAT_LOSS,
-    HOLDS,
     Study,
     Verdict,
-    combine,
+    conclude,
     curves,
     settings_table,
     spread,
@@ -27,25 +25,32 @@ def judge_sigmoid_vs_relu(frame: pd.DataFrame) -> Verdict:
     for optimizer, group in frame.groupby("optimizer"):
         sigmoid = group[group.activation == "sigmoid"]
         relu = group[group.activation == "relu"]
-        flat = bool((sigmoid.loss_drop < FLAT_LOSS).all())
-        still = bool((sigmoid.first_layer_weight_change < STILL_WEIGHTS).all())
-        falls = bool((relu.loss_drop > FALLING_LOSS).all())
-        parts[optimizer] = flat and still and falls
+        parts[f"{optimizer}: sigmoid loss nearly flat"] = (
+            bool((sigmoid.learned < FLAT_LOSS).all()),
+            f"share of the constant predictor's loss removed {spread(sigmoid.learned)}",
+        )
+        parts[f"{optimizer}: sigmoid first layer barely changes"] = (
+            bool((sigmoid.first_layer_weight_change < STILL_WEIGHTS).all()),
+            f"‖W₁(T) − W₁(0)‖/‖W₁(0)‖ {spread(sigmoid.first_layer_weight_change)}",
+        )
+        parts[f"{optimizer}: ReLU loss falls"] = (
+            bool((relu.learned > FALLING_LOSS).all()),
+            f"share removed {spread(relu.learned)}",
+        )
         words.append(
-            f"{optimizer}: sigmoid loss drop {spread(sigmoid.loss_drop)}, first-layer change "
-            f"{spread(sigmoid.first_layer_weight_change)}; ReLU loss drop {spread(relu.loss_drop)}"
-            f" ({HOLDS if parts[optimizer] else FAILS}"
-            + ("" if still else ": the sigmoid net's first layer moved")
-            + ")"
+            f"{optimizer}: sigmoid removes {spread(sigmoid.learned)} of the constant "
+            f"predictor's loss, first-layer change {spread(sigmoid.first_layer_weight_change)}; "
+            f"ReLU removes {spread(relu.learned)}"
         )
     rows = settings_table(
-        frame, ["optimizer", "activation"], ["loss_drop", "first_layer_weight_change", "val_error"]
+        frame, ["optimizer", "activation"], ["learned", "first_layer_weight_change", "val_error"]
     )
-    return Verdict(combine(parts), "; ".join(words), rows)
+    return conclude(parts, rows, words)
 
 
 def figure_sigmoid_vs_relu(frame: pd.DataFrame, folder) -> object:  # noqa: ANN001
     from vgx.analysis.figures import median_curves
+    from vgx.analysis.studies.base import depth_and_data
 
     # the values start at 0 (epoch 0): the log scale starts from epoch 1
     frame = frame.assign(
@@ -53,7 +58,7 @@ def figure_sigmoid_vs_relu(frame: pd.DataFrame, folder) -> object:  # noqa: ANN0
     )
     return median_curves(
         curves(frame, ["optimizer", "activation"], "weight_change_curve"),
-        "First-layer weight change, 9-layer net on moons (optimizer, activation)",
+        f"First-layer weight change, {depth_and_data(frame)} (optimizer, activation)",
         "‖W₁(t) − W₁(0)‖ / ‖W₁(0)‖ (log scale)",
         folder / "first_layer_change_by_setting.png",
     )

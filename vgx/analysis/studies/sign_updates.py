@@ -13,7 +13,7 @@ from vgx.analysis.studies.base import (
 
 def judge_sign_updates(frame: pd.DataFrame) -> Verdict:
     frame = frame.assign(update=frame.optimizer)
-    return fix_trains(frame.assign(activation="sigmoid"), "update", "sgd", "sign updates")
+    return fix_trains(frame.assign(activation="sigmoid"), "update", "gd", "sign updates")
 
 
 STUDY = Study(
