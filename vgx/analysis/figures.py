@@ -11,12 +11,12 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     """The sweep's pictures; each appears only where the keys it compares vary. Runs that differ
     only in `seed` are drawn as one line per setting, the median over the seeds in a band from
     min to max: 64 runs of 4 settings read as 4 lines, not 64."""
-    from vgx.analysis.runs import label
-
     plt = pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     table, histories, varied = runs.table, runs.histories, runs.varied
-    rows = [(label(run, varied), run, histories.get(run["run_id"])) for _, run in table.iterrows()]
+    rows = [
+        (_values(run, varied), run, histories.get(run["run_id"])) for _, run in table.iterrows()
+    ]
     rows = [(name, run, h) for name, run, h in rows if h is not None and not h.empty]
     paths = []
     if not rows:
@@ -25,6 +25,7 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     over_seeds = any(len(members) > 1 for members in settings.values())
     shown = [k for k in varied if k != "seed"] if over_seeds else varied
     legend_title = ", ".join(k.removesuffix(".name") for k in shown) or None
+    styles = line_styles(settings, shown)
     if over_seeds:
         seeds = max(len(members) for members in settings.values())
         title = f"{title} (median of {seeds} seeds, band: min–max)"
@@ -41,9 +42,12 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
         )
         paths.append(save_figure(fig, folder / name))
 
-    def draw(ax, name: str, frame, style: str = "-", colour=None, label=None) -> None:  # noqa: ANN001
+    def draw(ax, name: str, frame, label: bool = True) -> None:  # noqa: ANN001
         """The setting's median line, and its band where it has several seeds."""
-        (line,) = ax.plot(frame.index, frame["median"], style, color=colour, label=label or name)
+        colour, style = styles[name]
+        (line,) = ax.plot(
+            frame.index, frame["median"], style, color=colour, label=name if label else None
+        )
         if over_seeds:
             ax.fill_between(
                 frame.index, frame["low"], frame["high"], color=line.get_color(), alpha=0.15
@@ -56,6 +60,17 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     axes[0].set(title="at initialisation (epoch 0)", xlabel="layer (1 = input side)")
     axes[1].set(title="after the last epoch", xlabel="layer (1 = input side)")
     axes[0].set(ylabel="‖∂J/∂W‖ (log scale)", yscale="log")
+    after_start = [k for k in shown if k.split(".")[0] in ACT_AFTER_EPOCH_0]
+    if after_start:
+        axes[0].text(
+            0.02,
+            0.02,
+            f"{', '.join(after_start)} act only from the first update:\n"
+            "settings that differ only there coincide here",
+            transform=axes[0].transAxes,
+            fontsize="small",
+            color="0.35",
+        )
     fig.suptitle(f"Gradient norm by layer — {title}")
     finish(axes[1], fig, "grad_norm_by_layer.png")
 
@@ -71,15 +86,15 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     )
     finish(ax, fig, "first_layer_weight_change.png")
 
-    fig, ax = plt.subplots(figsize=(11, 4.6))
-    for i, (name, members) in enumerate(settings.items()):
-        colour = COLOURS[i % len(COLOURS)]
-        draw(ax, name, spread(members, "loss/train"), "-", colour, f"{name} (train)")
-        val = spread(members, "loss/val")  # no band: two overlapping bands read as one blob
-        ax.plot(val.index, val["median"], "--", color=colour)
-    ax.set(xlabel="epoch", ylabel="cross-entropy loss (nats); dashed: validation")
-    ax.set_title(f"Loss curves — {title}")
-    finish(ax, fig, "loss_curves.png")
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), sharey=True)
+    for name, members in settings.items():
+        for ax, key in zip(axes, ("loss/train", "loss/val"), strict=True):
+            draw(ax, name, spread(members, key))
+    axes[0].set(title="training set", xlabel="epoch", ylabel="cross-entropy loss (nats)")
+    axes[1].set(title="validation set", xlabel="epoch")
+    axes[0].set_ylim(bottom=0)  # a flat ln 2 never looks like a fall
+    fig.suptitle(f"Loss curves — {title}")
+    finish(axes[1], fig, "loss_curves.png")
 
     if "regularizer.lam" in varied:
         paths.append(_error_against_lambda(plt, table, varied, folder, title))
@@ -88,21 +103,51 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     return paths
 
 
+# Config groups whose settings change nothing before the first update (epoch 0).
+ACT_AFTER_EPOCH_0 = ("optimizer", "regularizer", "clip", "epochs", "batch_size")
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def line_styles(settings: dict[str, list], keys: list[str]) -> dict[str, tuple[str, str]]:
+    """(colour, line style) per setting: one hue per value of the first varied key, one line
+    style per value of the second, so that a reader finds a key's value by its look."""
+
+    def values(name: str, key: str) -> str:
+        run = settings[name][0][0]
+        return str(run.get(f"params.{key}"))
+
+    first = keys[0] if keys else None
+    second = keys[1] if len(keys) > 1 else None
+    hues = sorted({values(n, first) for n in settings}, key=_sort_key) if first else []
+    dashes = sorted({values(n, second) for n in settings}, key=_sort_key) if second else []
+    styles = {}
+    for i, name in enumerate(settings):
+        hue = hues.index(values(name, first)) if first else i
+        dash = dashes.index(values(name, second)) if second else 0
+        styles[name] = (COLOURS[hue % len(COLOURS)], LINE_STYLES[dash % len(LINE_STYLES)])
+    return styles
+
+
 def run_settings(rows: list, varied: list[str]) -> dict[str, list]:
     """The runs grouped by setting: every varied key but `seed` equal. Without a varied seed,
     every run is its own setting (named by `rows`' labels)."""
-    from vgx.analysis.runs import label
-
     if "seed" not in varied:
         return {name: [(run, history)] for name, run, history in rows}
     others = [k for k in varied if k != "seed"]
     settings: dict[str, list] = {}
     order: dict[str, tuple] = {}
     for _, run, history in rows:
-        name = label(run, others) if others else "all runs"
+        # the values alone: the legend's title names the keys once
+        name = _values(run, others) if others else "all runs"
         settings.setdefault(name, []).append((run, history))
         order[name] = tuple(_sort_key(run.get(f"params.{k}")) for k in others)
     return {name: settings[name] for name in sorted(settings, key=order.__getitem__)}
+
+
+def _values(run, keys: list[str]) -> str:  # noqa: ANN001 - a row of the runs table
+    """A run's values of the varied keys, the keys left to the legend's title: 'sigmoid, adam'."""
+    text = ", ".join(str(run.get(f"params.{k}")) for k in keys)
+    return text or str(run.get("tags.mlflow.runName", run["run_id"][:8]))
 
 
 def _sort_key(value: object) -> tuple:

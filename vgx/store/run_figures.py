@@ -57,20 +57,25 @@ class RunFigures:
     depth: int
     title: str
     folder: Path
+    constant_loss: float | None = None  # the best constant predictor's: a reference line
 
     def render(self) -> list[Path]:
-        return run_figures(self.history, self.depth, self.title, self.folder)
+        return run_figures(self.history, self.depth, self.title, self.folder, self.constant_loss)
 
 
 def run_figures(
-    history: list[dict[str, float]], depth: int, title: str, folder: Path
+    history: list[dict[str, float]],
+    depth: int,
+    title: str,
+    folder: Path,
+    constant_loss: float | None = None,
 ) -> list[Path]:
     """The three pictures the documents look at, for one run."""
     folder.mkdir(parents=True, exist_ok=True)
     canvases = _canvases(depth)
     epochs = list(range(len(history)))
     return [
-        canvases.loss(epochs, history, title, folder / "loss_curves.png"),
+        canvases.loss(epochs, history, title, folder / "loss_curves.png", constant_loss),
         canvases.gradients(history, title, folder / "grad_norm_heatmap.png"),
         canvases.weight_change(epochs, history, title, folder / "first_layer_weight_change.png"),
     ]
@@ -92,6 +97,9 @@ class _RunCanvases:
         self.loss_lines = [
             ax.plot([], [], style, label=key.split("/")[1])[0] for key, style in LOSS_LINES
         ]
+        self.constant_line = ax.axhline(
+            float("nan"), color="0.5", linestyle=":", label="constant predictor (class prior)"
+        )
         ax.set(xlabel="epoch", ylabel="cross-entropy loss (nats)")
         ax.legend()
         self.loss_fig.subplots_adjust(**RUN_MARGINS)
@@ -110,9 +118,10 @@ class _RunCanvases:
         self.colorbar = self.heat_fig.colorbar(self.image, ax=ax, label="‖∂J/∂W‖ (log scale)")
         ax.set(xlabel="epoch", ylabel="layer (1 = input side)")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # layers are whole numbers
-        self.heat_fig.subplots_adjust(**{**RUN_MARGINS, "left": 0.1, "right": 0.98})
+        self.heat_fig.subplots_adjust(**{**RUN_MARGINS, "left": 0.1, "right": 0.9})
         _fixed_label_positions(ax, ylabel_x=-0.06)
-        self.colorbar.ax.yaxis.set_label_coords(5.2, 0.5)  # clear of tick labels like 10⁻¹⁰
+        # clear of tick labels like 10⁻¹⁰, and inside the canvas (a test reads its pixels)
+        self.colorbar.ax.yaxis.set_label_coords(4.2, 0.5)
 
         self.change_fig, ax = plt.subplots(figsize=(6, 4))
         self.change_ax = ax
@@ -121,10 +130,25 @@ class _RunCanvases:
         self.change_fig.subplots_adjust(**{**RUN_MARGINS, "left": 0.16})
         _fixed_label_positions(ax, ylabel_x=-0.14)
 
-    def loss(self, epochs: list[int], history: list[dict], title: str, path: Path) -> Path:
+    def loss(
+        self,
+        epochs: list[int],
+        history: list[dict],
+        title: str,
+        path: Path,
+        constant_loss: float | None = None,
+    ) -> Path:
         for line, (key, _) in zip(self.loss_lines, LOSS_LINES, strict=True):
             line.set_data(epochs, [row[key] for row in history])
+        reference = float("nan") if constant_loss is None else constant_loss
+        self.constant_line.set_ydata([reference, reference])
+        self.constant_line.set_visible(constant_loss is not None)
         _rescale(self.loss_ax, f"Loss — {title}")
+        # from 0, and above the reference: a loss flat at ln 2 must not be zoomed into a fall
+        top = self.loss_ax.get_ylim()[1]
+        if constant_loss is not None:
+            top = max(top, 1.1 * constant_loss)
+        self.loss_ax.set_ylim(0, top)
         return save_figure(self.loss_fig, path, tight=False, close=False)
 
     def gradients(self, history: list[dict], title: str, path: Path) -> Path:

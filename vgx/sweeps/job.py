@@ -90,7 +90,13 @@ def _close_run(
     write_history(result.history, artifacts / "history.csv")
     figures = None
     if result.history:
-        figures = RunFigures(result.history, cfg.depth, name, artifacts / "figures")
+        figures = RunFigures(
+            result.history,
+            cfg.depth,
+            name,
+            artifacts / "figures",
+            result.final.get("loss/constant"),
+        )
     recorder.log_epoch(len(result.history) - 1, dict(result.final))
     end_tags = {}
     if result.diverged_epoch is not None:
