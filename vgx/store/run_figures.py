@@ -189,6 +189,7 @@ def _canvases(depth: int) -> _RunCanvases:
 
 
 def _rescale(ax, title: str) -> None:  # noqa: ANN001
+    ax.set_autoscale_on(True)  # a reused canvas: the last run's fixed limits are not this one's
     ax.relim()
     ax.autoscale_view()
     ax.set_title(title, y=1.0)  # a given y: matplotlib does not measure the ticks to place it
