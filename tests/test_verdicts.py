@@ -204,7 +204,7 @@ def test_an_exploding_relu_is_not_level():
 
 # --- init --------------------------------------------------------------------------------------
 
-INIT_FACTORS = {  # measured shapes at depth 9, width 32 (see the init study's config)
+INIT_FACTORS = {  # shaped like the init study's runs (depth 9): Xavier ReLU below the band
     ("sigmoid", "normal"): 0.7,
     ("sigmoid", "xavier_normal"): 0.9,
     ("sigmoid", "he_normal"): 0.3,
