@@ -161,3 +161,44 @@ def test_study_titles_name_the_data_set_the_runs_used(tmp_path, monkeypatch):
     ).assign(dataset="circles")
     figure_sigmoid_vs_relu(data, tmp_path)
     assert "9-layer net on circles" in titles[0] and "moons" not in titles[0]
+
+
+def test_the_epoch_0_panel_says_why_optimizer_lines_coincide(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from vgx.analysis.figures import report_figures
+    from vgx.analysis.runs import Runs
+
+    texts = []
+    original = Figure.savefig
+
+    def capture(fig, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        texts.extend(t.get_text() for ax in fig.axes for t in ax.texts)
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", capture)
+    table = pd.DataFrame(
+        [
+            {
+                "run_id": f"{o}{s}",
+                "params.optimizer.name": o,
+                "params.seed": str(s),
+                "params.depth": "2",
+            }
+            for o in ("adam", "gd")
+            for s in (0, 1)
+        ]
+    )
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1],
+            "loss/train": [0.7, 0.6],
+            "loss/val": [0.7, 0.6],
+            "weight_change/layer_1": [0.0, 0.1],
+            "grad_norm/layer_1": [0.1, 0.1],
+            "grad_norm/layer_2": [1.0, 1.0],
+        }
+    )
+    runs = Runs(table, {r: history for r in table.run_id}, ["optimizer.name", "seed"])
+    report_figures(runs, tmp_path, "sweep")
+    assert any("optimizer.name act only from the first update" in t for t in texts)

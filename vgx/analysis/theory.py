@@ -124,16 +124,7 @@ class Prediction:
         return self.factor**layers
 
 
-def predict(
-    activation: str,
-    sigma_w2: float,
-    sigma_b2: float = 0.0,
-    bias: float = 0.0,
-    slope: float = ActivationConfig.slope,
-    q1: float | None = None,
-    hidden_layers: int = 0,
-) -> Prediction:
-    return Prediction(activation, sigma_w2, sigma_b2, bias, slope, q1, hidden_layers)
+predict = Prediction  # predict("tanh", sigma_w2=1.0).chi1 reads as what it does
 
 
 def weight_variance(
