@@ -232,7 +232,7 @@ def test_two_parallel_sweeps_into_one_store_lose_nothing(tmp_path):
     for run in children:
         assert run.data.tags["status"] == "finished"
         for key in run.data.metrics:
-            if key.startswith(("loss/test", "acc/test")):
+            if key in ("loss/test", "acc/test", "loss/constant"):  # once, at the end
                 continue
             steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
             assert sorted(steps) == list(range(6)), key

@@ -53,7 +53,7 @@ def test_in_process_run_records_every_metric_param_tag_and_artifact(
     for key in _per_layer_keys(9):
         steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
         assert sorted(steps) == list(range(EPOCHS + 1)), key
-    assert {"loss/test", "acc/test"} <= set(run.data.metrics)
+    assert {"loss/test", "acc/test", "loss/constant"} <= set(run.data.metrics)
     assert run.data.metrics["loss/penalty"] > 0
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "history.csv", "figures"} <= artifacts
