@@ -77,6 +77,17 @@ def one_seed(good: float, bad: float) -> tuple:
     return (good, bad, good)
 
 
+def flip(data: pd.DataFrame, column: str, value: float, **setting: str) -> pd.DataFrame:
+    """A copy of `data` with `column` set to `value` for seed 1 of one setting alone."""
+    data = data.copy()
+    where = data.seed == 1
+    for key, wanted in setting.items():
+        where &= data[key] == wanted
+    assert where.any(), setting
+    data.loc[where, column] = value
+    return data
+
+
 # --- sigmoid_vs_relu ---------------------------------------------------------------------------
 
 
@@ -101,12 +112,9 @@ def test_sigmoid_vs_relu_each_part_flips():
             ("sigmoid first layer barely changes", "sigmoid", "first_layer_weight_change", 2.4),
             ("ReLU loss falls", "relu", "learned", 0.2),
         ):
-            data = base.copy()
-            where = (
-                (data.optimizer == optimizer) & (data.activation == activation) & (data.seed == 1)
+            flips[f"{optimizer}: {part}"] = flip(
+                base, column, value, optimizer=optimizer, activation=activation
             )
-            data.loc[where, column] = value
-            flips[f"{optimizer}: {part}"] = data
     check_flips(judge_sigmoid_vs_relu, base, flips)
 
 
@@ -237,25 +245,16 @@ def init_frame(change: dict | None = None, saturated: float = 0.9) -> pd.DataFra
 
 
 def test_init_each_part_flips():
-    low_tanh = init_frame()
-    where = (low_tanh.activation == "tanh") & (low_tanh.init == "normal") & (low_tanh.seed == 1)
-    low_tanh.loc[where, "saturation_0"] = 0.3
-    low_sigmoid = init_frame()
-    where = (low_sigmoid.activation == "sigmoid") & (low_sigmoid.init == "normal")
-    low_sigmoid.loc[where, "saturation_0"] = 0.2
     check_flips(
         judge_init,
-        init_frame({("sigmoid", "xavier_normal"): 0.9}),
+        init_frame(),
         {
-            "N(0,1) saturates sigmoid": low_sigmoid.pipe(
-                lambda f: f.assign(
-                    deltas_0=[
-                        deltas(0.9) if (a, i) == ("sigmoid", "xavier_normal") else d
-                        for a, i, d in zip(f.activation, f.init, f.deltas_0, strict=True)
-                    ]
-                )
+            "N(0,1) saturates sigmoid": flip(
+                init_frame(), "saturation_0", 0.2, activation="sigmoid", init="normal"
             ),
-            "N(0,1) saturates tanh": low_tanh,
+            "N(0,1) saturates tanh": flip(
+                init_frame(), "saturation_0", 0.3, activation="tanh", init="normal"
+            ),
             "N(0,1) blows up ReLU": init_frame({("relu", "normal"): (4.0, 1.1, 4.0)}),
             "Xavier keeps tanh level": init_frame({("tanh", "xavier_normal"): 0.7}),
             "Xavier keeps sigmoid level": init_frame({("sigmoid", "xavier_normal"): 0.25}),
@@ -328,12 +327,14 @@ def test_dying_relu_each_part_flips():
     )
 
 
-def fix_frame(key: str, off: str, on: str, without=0.0, with_fix=0.9, activations=("sigmoid",)):  # noqa: ANN001, ANN201
-    rows = []
-    for activation in activations:
-        rows.append({"activation": activation, key: off, "learned": without})
-        rows.append({"activation": activation, key: on, "learned": with_fix})
-    return frame(rows)
+def fix_frame(key: str, off: str, on: str, activations: tuple[str, ...]) -> pd.DataFrame:
+    return frame(
+        [
+            {"activation": activation, key: value, "learned": learned}
+            for activation in activations
+            for value, learned in ((off, 0.0), (on, 0.9))
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -345,22 +346,16 @@ def fix_frame(key: str, off: str, on: str, without=0.0, with_fix=0.9, activation
     ],
 )
 def test_each_fix_part_flips(judge, key, off, on, label, activations):  # noqa: ANN001
+    holding = fix_frame(key, off, on, activations)
     flips = {}
     for activation in activations:
-        flips[f"{activation} without stays flat"] = fix_frame(
-            key, off, on, without=one_seed(0.0, 0.3), activations=activations
-        ).pipe(lambda f, a=activation: _only(f, a, activations, key, off, on))
-        flips[f"{activation} with {label} trains"] = fix_frame(
-            key, off, on, with_fix=one_seed(0.9, 0.3), activations=activations
-        ).pipe(lambda f, a=activation: _only(f, a, activations, key, off, on))
-    check_flips(judge, fix_frame(key, off, on, activations=activations), flips)
-
-
-def _only(data, activation, activations, key, off, on):  # noqa: ANN001, ANN202
-    """Keep the flip in `activation` alone: the other activations get the holding values."""
-    holding = fix_frame(key, off, on, activations=activations)
-    keep = data.activation == activation
-    return pd.concat([data[keep], holding[~holding.activation.isin([activation])]])
+        flips[f"{activation} without stays flat"] = flip(
+            holding, "learned", 0.3, activation=activation, **{key: off}
+        )
+        flips[f"{activation} with {label} trains"] = flip(
+            holding, "learned", 0.3, activation=activation, **{key: on}
+        )
+    check_flips(judge, holding, flips)
 
 
 # --- lambda_bias_variance, l1_sparsity, dropout ------------------------------------------------

@@ -67,14 +67,15 @@ def curves(frame: pd.DataFrame, keys: list[str], column: str) -> dict[str, list[
     return out
 
 
-def layer_spread(norms: list[float]) -> float:
-    """max / min of the per-layer gradient norms (1 = level)."""
-    return max(norms) / min(norms) if min(norms) > 0 else math.inf
+def _recorded(run: pd.Series, column: str) -> object | None:
+    """A column of the runs table, None where the run has no value (pandas fills NaN)."""
+    value = run.get(column)
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _param(run: pd.Series, key: str, default: str = "") -> str:
-    value = run.get(f"params.{key}")
-    return default if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    value = _recorded(run, f"params.{key}")
+    return default if value is None else value
 
 
 def dataset_config(run: pd.Series) -> DatasetConfig:
@@ -92,8 +93,8 @@ def dataset_config(run: pd.Series) -> DatasetConfig:
 
 def _constant_loss(run: pd.Series, dataset: DatasetConfig) -> float:
     """The run's recorded `loss/constant`; for a run recorded without it, from its data."""
-    value = run.get("metrics.loss/constant")
-    if value is not None and not (isinstance(value, float) and math.isnan(value)):
+    value = _recorded(run, "metrics.loss/constant")
+    if value is not None:
         return float(value)
     from vgx.core.data import load
     from vgx.core.objective import constant_loss

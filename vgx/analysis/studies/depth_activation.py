@@ -34,18 +34,22 @@ def theory_factors(frame: pd.DataFrame) -> dict[str, float]:
     its runs' depths, as the measured factor is)."""
     from vgx.analysis.theory import input_moments, predict_for_run
 
+    moments: dict[str, tuple[int, float]] = {}  # one load per data set, not per run
     theory = {}
     for activation, group in frame.groupby("activation"):
         logs = []
         for depth in sorted(set(group.depth)):
             run = group[group.depth == depth].iloc[0]
+            data = repr(run.dataset_cfg)
+            if data not in moments:
+                moments[data] = input_moments(run.dataset_cfg)
             prediction = predict_for_run(
                 activation,
                 run.slope,
                 run.init,
                 int(run.width),
                 int(depth),
-                *input_moments(run.dataset_cfg),
+                *moments[data],
                 run.init_std,
                 run.init_scale,
                 run.init_gain,
