@@ -124,7 +124,7 @@ def test_a_batched_sweep_records_every_job_like_vgx_train(tmp_path, monkeypatch)
     assert len(children) == 8
     assert {r.data.tags.get("vgx.launcher") for r in children} == {"batched"}  # norm too
     single = train(compose_config(["progress=false", "seed=1", "depth=3", "epochs=2"])[0])
-    (stacked,) = [r for r in children if r.info.run_name == "seed=1,depth=3,norm=none"]
+    (stacked,) = [r for r in children if r.info.run_name == "d3,no-norm,s1"]
     history = client.get_metric_history(stacked.info.run_id, "grad_norm/layer_1")
     assert [m.step for m in history] == [0, 1, 2]
     for metric in history:

@@ -40,10 +40,10 @@ def test_sweep_records_a_parent_with_named_children_and_a_report(workdir):
     children = _runs(uri, **{"mlflow.parentRunId": parent.info.run_id})
     assert len(children) == 4
     assert {c.info.run_name for c in children} == {
-        "depth=2,lam=0",
-        "depth=2,lam=0.1",
-        "depth=3,lam=0",
-        "depth=3,lam=0.1",
+        "d2,lam0",
+        "d2,lam0.1",
+        "d3,lam0",
+        "d3,lam0.1",
     }
     assert all(c.info.status == "FINISHED" for c in children)
     assert parent.info.status == "FINISHED"
@@ -94,7 +94,7 @@ def test_report_gradient_ratio_falls_with_depth_for_sigmoid(workdir):
 
 def test_child_run_names_show_only_the_swept_keys():
     overrides = ["regularizer=l2", "regularizer.lam=0.01", "depth=6", "epochs=5"]
-    assert sweep_run_name(["depth", "regularizer.lam"], overrides) == "depth=6,lam=0.01"
+    assert sweep_run_name(["depth", "regularizer.lam"], overrides) == "d6,lam0.01"
     assert sweep_run_name([], overrides) is None
 
 
@@ -115,7 +115,7 @@ def test_joblib_eight_runs_on_two_workers_lose_nothing(workdir):
     from tests.conftest import compose_config
     from vgx.core.loop import train_run as train
 
-    (child,) = [c for c in children if c.info.run_name == "seed=2,lam=0.1"]
+    (child,) = [c for c in children if c.info.run_name == "lam0.1,s2"]
     alone = train(
         compose_config(
             ["progress=false", "seed=2", "regularizer=l2", "regularizer.lam=0.1", "epochs=3"]

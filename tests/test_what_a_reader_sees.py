@@ -12,9 +12,8 @@ import torch
 from tests.conftest import compose_config
 from vgx.core.loop import train
 from vgx.core.objective import constant_loss
-from vgx.results import TrainResult
+from vgx.results import RunOutcome, TrainResult
 from vgx.sweeps.identity import config_hash, run_name
-from vgx.sweeps.job import RunOutcome
 from vgx.sweeps.summary import summary
 
 

@@ -129,6 +129,38 @@ class TrainConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
+# Keys that only some choices read: each is in force only where its group's choice reads it.
+KEYS_READ_BY = {
+    "activation.slope": ("activation.name", ("leaky_relu",)),
+    "init.std": ("init.name", ("normal",)),
+    "init.scale": ("init.name", ("uniform",)),
+    "init.gain": ("init.name", ("xavier_uniform", "xavier_normal", "orthogonal")),
+    "init.bias": ("init.name", tuple(i for i in INITS if i != "torch_default")),
+    "dataset.n_classes": ("dataset.name", ("blobs",)),
+    "dataset.n_samples": ("dataset.name", tuple(d for d in DATASETS if d != "digits")),
+    "dataset.noise": ("dataset.name", tuple(d for d in DATASETS if d != "digits")),
+    "regularizer.lam": ("regularizer.kind", ("l1", "l2", "elastic")),
+    "regularizer.l1_ratio": ("regularizer.kind", ("elastic",)),
+    "clip.threshold": ("clip.kind", ("value", "norm")),
+    "optimizer.momentum": ("optimizer.name", ("sgd", "rmsprop")),
+}
+
+
+def keys_in_force(flat: dict[str, str]) -> dict[str, str]:
+    """The flat config (dotted keys) without bookkeeping and without the keys its choices never
+    read: what tells runs apart in MLflow's params and compare view (no `activation.slope` on a
+    sigmoid net). The whole config stays in the run's config.yaml."""
+    kept = {}
+    for key, value in flat.items():
+        if key.split(".")[0] in BOOKKEEPING_KEYS:
+            continue
+        reader = KEYS_READ_BY.get(key)
+        if reader is not None and flat.get(reader[0]) not in reader[1]:
+            continue
+        kept[key] = value
+    return kept
+
+
 def conf_dir() -> Path:
     """The Hydra configs: shipped inside the package when installed, at the repo top otherwise."""
     packaged = Path(__file__).parent / "conf"

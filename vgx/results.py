@@ -14,3 +14,15 @@ class TrainResult:
     status: str = "finished"  # finished, diverged, interrupted
     diverged_epoch: int | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # train, probes
+    started_ms: int | None = None  # wall clock (ms since the epoch) when the training began
+    ended_ms: int | None = None  # and when it ended
+
+
+@dataclass
+class RunOutcome:
+    """A run as recorded: trained here, or a finished run of the same config reused."""
+
+    run_id: str
+    run_name: str
+    result: TrainResult | None  # None when a finished run was reused instead of trained
+    val_loss: float  # the final validation loss: a sweeper's objective

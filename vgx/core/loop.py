@@ -226,7 +226,10 @@ def _train(
     losses, accuracies = probes.evaluate(network, splits.x_test, splits.y_test)
     prior = constant_loss(splits.y_train, splits.n_classes)
     elapsed = time.perf_counter() - started
+    ended_ms = int(time.time() * 1000)
+    started_ms = ended_ms - int(elapsed * 1000)
     for j, result in enumerate(results):
         result.final = {"loss/test": losses[j], "acc/test": accuracies[j], "loss/constant": prior}
         result.seconds = {"train": (elapsed - probe_seconds) / k, "probes": probe_seconds / k}
+        result.started_ms, result.ended_ms = started_ms, ended_ms
     return results

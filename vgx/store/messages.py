@@ -24,6 +24,7 @@ class StartRun:
     params: dict[str, str]
     tags: dict[str, str]
     parent: str | None
+    started_ms: int | None = None  # when the training began: the run's start in MLflow
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class FinishRun:
     tags: dict[str, str]
     artifacts: Path | None
     figures: object  # a vgx.store.run_figures.RunFigures, drawn where the run is recorded
+    ended_ms: int | None = None  # when the training ended: the run's end in MLflow
 
 
 @dataclass(frozen=True)

@@ -54,13 +54,23 @@ class Recorder(Protocol):
     run_id: str | None
 
     def start(
-        self, run_name: str, params: dict[str, str], tags: dict[str, str], parent: str | None = None
+        self,
+        run_name: str,
+        params: dict[str, str],
+        tags: dict[str, str],
+        parent: str | None = None,
+        started_ms: int | None = None,
     ) -> object: ...
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None: ...
 
     def finish(
-        self, status: str, tags: dict[str, str], artifacts: Path | None, figures: object = None
+        self,
+        status: str,
+        tags: dict[str, str],
+        artifacts: Path | None,
+        figures: object = None,
+        ended_ms: int | None = None,
     ) -> dict[str, float]: ...
 
 
@@ -187,9 +197,16 @@ class BackgroundRecorder:
         self._raised = False
 
     def start(
-        self, run_name: str, params: dict[str, str], tags: dict[str, str], parent: str | None = None
+        self,
+        run_name: str,
+        params: dict[str, str],
+        tags: dict[str, str],
+        parent: str | None = None,
+        started_ms: int | None = None,
     ) -> None:
-        message = StartRun(self._token, self.uri, self.experiment, run_name, params, tags, parent)
+        message = StartRun(
+            self._token, self.uri, self.experiment, run_name, params, tags, parent, started_ms
+        )
         self._process.send(message)
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
@@ -198,12 +215,18 @@ class BackgroundRecorder:
         self._process.send(LogEpoch(self._token, epoch, dict(metrics)))
 
     def finish(
-        self, status: str, tags: dict[str, str], artifacts: Path | None, figures: object = None
+        self,
+        status: str,
+        tags: dict[str, str],
+        artifacts: Path | None,
+        figures: object = None,
+        ended_ms: int | None = None,
     ) -> dict[str, float]:
         """Close the run; waits until it is closed. Raises the recording's error if this run has
         not raised it yet (the run may have trained before the store answered)."""
         if self._error is None:
-            self._process.send(FinishRun(self._token, status, tags, artifacts, figures))
+            message = FinishRun(self._token, status, tags, artifacts, figures, ended_ms)
+            self._process.send(message)
             seconds = self._take_replies(wait=True)
             if seconds is not None:
                 return seconds
@@ -284,13 +307,17 @@ def _handle(message: Message, runs: dict, connection) -> None:  # noqa: ANN001
     if isinstance(message, StartRun):
         recorder = RunRecorder(message.uri, message.experiment)
         runs[token] = recorder
-        run_id = recorder.start(message.run_name, message.params, message.tags, message.parent)
+        run_id = recorder.start(
+            message.run_name, message.params, message.tags, message.parent, message.started_ms
+        )
         _reply(connection, Started(token, run_id))
     elif isinstance(message, LogEpoch):
         runs[token].log_epoch(message.epoch, message.metrics)
     elif isinstance(message, FinishRun):
         recorder = runs.pop(token)
-        seconds = recorder.finish(message.status, message.tags, message.artifacts, message.figures)
+        seconds = recorder.finish(
+            message.status, message.tags, message.artifacts, message.figures, message.ended_ms
+        )
         _reply(connection, Finished(token, seconds))
     elif isinstance(message, Call):
         _reply(connection, Returned(token, message.function(*message.args)))

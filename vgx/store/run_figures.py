@@ -1,5 +1,6 @@
-"""A run's own figures (loss, gradient by layer, first-layer weight change), drawn where the run
-is recorded; the plotting set-up that the sweep figures share."""
+"""A run's own figures (loss, gradient by layer as a heat map and as lines on one log axis,
+first-layer weight change), drawn where the run is recorded; the plotting set-up that the sweep
+figures share."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def warm_up() -> None:
             "loss/val": 1.1 / (epoch + 1),
             "weight_change/layer_1": 0.1 * epoch,
             **{f"grad_norm/layer_{i}": 10.0**-i * (epoch + 1) for i in range(1, depth + 1)},
+            **{f"delta_norm/layer_{i}": 10.0**-i * (epoch + 2) for i in range(1, depth + 1)},
         }
         for epoch in range(3)
     ]
@@ -46,6 +48,7 @@ def warm_up() -> None:
     epochs = list(range(len(history)))
     canvases.loss(epochs, history, "warm-up", io.BytesIO())
     canvases.gradients(history, "warm-up", io.BytesIO())
+    canvases.gradient_lines(epochs, history, "warm-up", io.BytesIO())
     canvases.weight_change(epochs, history, "warm-up", io.BytesIO())
 
 
@@ -70,15 +73,23 @@ def run_figures(
     folder: Path,
     constant_loss: float | None = None,
 ) -> list[Path]:
-    """The three pictures the documents look at, for one run."""
+    """The pictures the documents look at, for one run."""
     folder.mkdir(parents=True, exist_ok=True)
     canvases = _canvases(depth)
     epochs = list(range(len(history)))
     return [
         canvases.loss(epochs, history, title, folder / "loss_curves.png", constant_loss),
         canvases.gradients(history, title, folder / "grad_norm_heatmap.png"),
+        canvases.gradient_lines(epochs, history, title, folder / "gradient_lines.png"),
         canvases.weight_change(epochs, history, title, folder / "first_layer_weight_change.png"),
     ]
+
+
+# What the gradient-lines figure shows, panel by panel: the metric family and its axis label.
+GRADIENT_PANELS = (
+    ("grad_norm", "‖∂J/∂W_i‖ (weight gradient)"),
+    ("delta_norm", "‖∂J/∂b_i‖ (error signal)"),
+)
 
 
 class _RunCanvases:
@@ -122,6 +133,28 @@ class _RunCanvases:
         _fixed_label_positions(ax, ylabel_x=-0.06)
         # clear of tick labels like 10⁻¹⁰, and inside the canvas (a test reads its pixels)
         self.colorbar.ax.yaxis.set_label_coords(4.2, 0.5)
+
+        # every layer's gradient on one log axis: layer 1 far below the last is the vanishing
+        self.lines_fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+        self.lines_axes = axes
+        colours = plt.get_cmap("viridis")
+        self.layer_lines = []
+        for ax, (_, label) in zip(axes, GRADIENT_PANELS, strict=True):
+            lines = [
+                ax.plot([], [], color=colours(i / max(1, depth - 1)), label=f"layer {i + 1}")[0]
+                for i in range(depth)
+            ]
+            self.layer_lines.append(lines)
+            ax.set_yscale("log")
+            ax.set(xlabel="epoch", ylabel=label)
+            _fixed_label_positions(ax, ylabel_x=-0.16)
+        shown = [0, depth - 1] if depth > 6 else list(range(depth))  # a legend of 9 is noise
+        axes[1].legend(
+            [self.layer_lines[1][i] for i in shown],
+            [f"layer {i + 1}" + (" (input side)" if i == 0 else "") for i in shown],
+            fontsize="small",
+        )
+        self.lines_fig.subplots_adjust(left=0.09, right=0.98, bottom=0.12, top=0.86, wspace=0.3)
 
         self.change_fig, ax = plt.subplots(figsize=(6, 4))
         self.change_ax = ax
@@ -171,6 +204,21 @@ class _RunCanvases:
         self.image.set_extent((-0.5, len(history) - 0.5, 0.5, self.depth + 0.5))
         self.heat_ax.set_title(f"Gradient norm by layer — {title}", y=1.0)
         return save_figure(self.heat_fig, path, tight=False, close=False)
+
+    def gradient_lines(
+        self, epochs: list[int], history: list[dict], title: str, path: Path
+    ) -> Path:
+        for ax, lines, (family, _) in zip(
+            self.lines_axes, self.layer_lines, GRADIENT_PANELS, strict=True
+        ):
+            for i, line in enumerate(lines, start=1):
+                key = f"{family}/layer_{i}"
+                values = [row.get(key, float("nan")) for row in history]
+                # a log axis has no place for 0, ±inf or NaN: those epochs are left out
+                line.set_data(epochs, [v if 0 < v < float("inf") else float("nan") for v in values])
+            _rescale(ax, "")
+        self.lines_fig.suptitle(f"Gradient by layer, one log axis — {title}", y=0.97)
+        return save_figure(self.lines_fig, path, tight=False, close=False)
 
     def weight_change(self, epochs: list[int], history: list[dict], title: str, path: Path) -> Path:
         self.change_line.set_data(epochs, [row["weight_change/layer_1"] for row in history])

@@ -46,6 +46,11 @@ CREATION_RACE_SIGNS = (
 # Comma-separated parent run ids of the sweeps a run belongs to (a reused run joins several).
 SWEEPS_TAG = "sweeps"
 
+# MLflow 3's UI opens an experiment on its GenAI overview (traces, an assistant) unless the
+# experiment says it holds model training: then it opens on the runs table.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+
 # vgx's status tag → MLflow's run status: a diverged run finished, its divergence is the result.
 RUN_STATUS = {
     "finished": "FINISHED",
@@ -220,9 +225,15 @@ def experiment_id(client, name: str, uri: str) -> str:
     if found is not None:
         if found.lifecycle_stage == "deleted":
             raise UsageError(f"tracking.experiment={name!r}: this experiment was deleted in MLflow")
+        if found.tags.get(EXPERIMENT_KIND_TAG) is None:  # made by an earlier vgx, or by hand
+            retry_when_locked(
+                client.set_experiment_tag, found.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING
+            )
         return found.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=artifact_root(uri))
+        return client.create_experiment(
+            name, artifact_location=artifact_root(uri), tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING}
+        )
     except MlflowException:
         found = client.get_experiment_by_name(name)
         if found is None:
@@ -243,7 +254,12 @@ class RunRecorder:
         self._sqlite = None  # the bulk metric path, where the store is SQLite
 
     def start(
-        self, run_name: str, params: dict[str, str], tags: dict[str, str], parent: str | None = None
+        self,
+        run_name: str,
+        params: dict[str, str],
+        tags: dict[str, str],
+        parent: str | None = None,
+        started_ms: int | None = None,
     ) -> str:
         from mlflow.entities import Param
 
@@ -253,7 +269,13 @@ class RunRecorder:
         if parent:
             all_tags["mlflow.parentRunId"] = parent
             all_tags[SWEEPS_TAG] = parent
-        run = retry_when_locked(self._client.create_run, exp_id, run_name=run_name, tags=all_tags)
+        run = retry_when_locked(
+            self._client.create_run,
+            exp_id,
+            start_time=started_ms,
+            run_name=run_name,
+            tags=all_tags,
+        )
         self.run_id = run.info.run_id
         items = [Param(k, v) for k, v in params.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
@@ -292,10 +314,16 @@ class RunRecorder:
         self._last_flush = time.monotonic()
 
     def finish(
-        self, status: str, tags: dict[str, str], artifacts: Path | None, figures=None
-    ) -> dict[str, float]:  # noqa: ANN001 - figures: vgx.store.run_figures.RunFigures
+        self,
+        status: str,
+        tags: dict[str, str],
+        artifacts: Path | None,
+        figures=None,  # noqa: ANN001 - a vgx.store.run_figures.RunFigures
+        ended_ms: int | None = None,
+    ) -> dict[str, float]:
         """Send what is left, render the figures into the artifacts, send those and the final
-        tags, then close the run. Returns the seconds the figures took."""
+        tags, then close the run (at `ended_ms`, where the training says when it ended).
+        Returns the seconds the figures took."""
         from mlflow.entities import RunTag
 
         self.flush()
@@ -308,7 +336,9 @@ class RunRecorder:
             self._client.log_artifacts(self.run_id, str(artifacts))
         final_tags = [RunTag(k, v) for k, v in {**tags, "status": status}.items()]
         retry_when_locked(self._client.log_batch, self.run_id, tags=final_tags)
-        retry_when_locked(self._client.set_terminated, self.run_id, status=RUN_STATUS[status])
+        retry_when_locked(
+            self._client.set_terminated, self.run_id, status=RUN_STATUS[status], end_time=ended_ms
+        )
         return seconds
 
 

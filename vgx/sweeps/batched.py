@@ -165,7 +165,15 @@ def launch_batched(
                 flush=True,
             )
             for job, result in zip(members, results, strict=True):
-                arguments = (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result)
+                arguments = (
+                    job.cfg,
+                    job.resolved,
+                    job.output_dir,
+                    job.uri,
+                    job.name,
+                    result,
+                    job.overrides,
+                )
                 if pool is None:
                     returns[job.index] = call(_record, *arguments)
                 else:

@@ -37,9 +37,10 @@ def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     output_dir = Path(hydra_cfg.runtime.output_dir)
-    name = sweep_run_name(config.tracking.sweep_keys, list(hydra_cfg.overrides.task))
+    overrides = list(hydra_cfg.overrides.task)
+    name = sweep_run_name(config.tracking.sweep_keys, overrides)
     uri = tracking_uri(config.tracking.uri)
-    outcome = run_experiment(config, resolved, output_dir, uri, name=name)
+    outcome = run_experiment(config, resolved, output_dir, uri, name=name, overrides=overrides)
     print(summary(outcome, config), flush=True)
     if outcome.result is not None and outcome.result.status == "interrupted":
         raise Interrupted(outcome.run_name)

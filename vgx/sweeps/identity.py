@@ -32,14 +32,53 @@ def run_name(cfg: TrainConfig) -> str:
     return f"{cfg.activation.name}-d{cfg.depth}-w{cfg.width}-{cfg.optimizer.name}-s{cfg.seed}"
 
 
+# Short prefixes for numeric values in a child's name: `d6` for depth=6, `s2` for seed=2.
+NAME_PREFIXES = {
+    "seed": "s",
+    "depth": "d",
+    "width": "w",
+    "epochs": "e",
+    "batch_size": "b",
+    "lr": "lr",
+    "lam": "lam",
+    "dropout": "p",
+    "threshold": "clip",
+    "momentum": "m",
+}
+MAX_NAME = 29  # MLflow's runs table shows about 30 characters of a name
+
+
 def sweep_run_name(sweep_keys: list[str], job_overrides: list[str]) -> str | None:
-    """A child run is named by what differs between the sweep's jobs: `depth=6,lam=0.01`."""
+    """A child run is named by the values that differ between the sweep's jobs, seed last:
+    `relu,adam,s2`, `d6,lam0.01`. Names stay short and unique within the sweep; the full
+    overrides go to the run's `vgx.overrides` tag."""
     values = {}
     for override in job_overrides:
         key, _, value = override.partition("=")
         values[key.lstrip("+~")] = value
-    parts = [f"{key.split('.')[-1]}={_short(values[key])}" for key in sweep_keys if key in values]
-    return ",".join(parts) or None
+    keys = sorted((k for k in sweep_keys if k in values), key=lambda k: k == "seed")
+    name = ",".join(_part(key, values[key]) for key in keys)
+    if len(name) > MAX_NAME:  # cut, with a digest of the whole to keep it unique
+        digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+        name = f"{name[: MAX_NAME - 7]}~{digest}"
+    return name or None
+
+
+def _part(key: str, value: str) -> str:
+    """One value of a child's name: a choice by itself (`relu`), a number after its key's
+    prefix (`d6`), a switch by its key (`residual`, `no-residual`)."""
+    leaf = key.split(".")[-1]
+    if leaf == "name":  # activation.name=relu: the group's choice
+        leaf = key.split(".")[-2]
+    if value.lower() in ("true", "false"):
+        return leaf if value.lower() == "true" else f"no-{leaf}"
+    if value == "none":
+        return f"no-{leaf}" if leaf != "kind" else f"no-{key.split('.')[-2]}"
+    try:
+        float(value)
+    except ValueError:
+        return value
+    return f"{NAME_PREFIXES.get(leaf, leaf)}{_short(value)}"
 
 
 def _short(value: str) -> str:

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from vgx.config import TrainConfig
+from vgx.config import TrainConfig, keys_in_force
 from vgx.errors import Interrupted
-from vgx.results import TrainResult
+from vgx.results import RunOutcome, TrainResult
 from vgx.store.history import config_yaml, write_history
 from vgx.store.provenance import provenance
 from vgx.sweeps.identity import config_hash, flatten, run_name
 from vgx.sweeps.progress import ProgressBar
 from vgx.sweeps.signals import stop_on_signal
-
-
-@dataclass
-class RunOutcome:
-    run_id: str
-    run_name: str
-    result: TrainResult | None  # None when a finished run was reused instead of trained
-    val_loss: float  # the final validation loss: a sweeper's objective
 
 
 def run_experiment(
@@ -32,6 +23,7 @@ def run_experiment(
     uri: str,
     name: str | None = None,
     parent_run_id: str | None = None,
+    overrides: list[str] | None = None,
 ) -> RunOutcome:
     """Train and record a validated config (the task validates it, once)."""
     from vgx.core.loop import train_run
@@ -43,9 +35,10 @@ def run_experiment(
     reused = reuse_finished(cfg, uri, parent_run_id)
     if reused is not None:
         return reused
-    tags = {"config_hash": config_hash(cfg), **provenance()}
+    tags = run_tags(cfg, overrides)
     recorder = open_recorder(uri, cfg.tracking.experiment)
-    recorder.start(name, flatten(resolved), tags, parent=parent_run_id)
+    started_ms = now_ms()
+    recorder.start(name, run_params(resolved), tags, parent=parent_run_id, started_ms=started_ms)
     seconds = {"tracking": time.perf_counter() - clock}
     progress = ProgressBar(cfg.epochs, cfg.progress)
 
@@ -57,15 +50,36 @@ def run_experiment(
         with stop_on_signal() as stop:
             result = train_run(cfg, on_epoch, should_stop=stop.is_set)
     except KeyboardInterrupt:  # during set-up, before the loop could catch it
-        recorder.finish("interrupted", {}, None)
+        recorder.finish("interrupted", {}, None, ended_ms=now_ms())
         raise Interrupted(name) from None
     except BaseException:
-        recorder.finish("failed", {}, None)
+        recorder.finish("failed", {}, None, ended_ms=now_ms())
         raise
+    ended_ms = now_ms()
     seconds.update(result.seconds)
-    _close_run(recorder, cfg, resolved, output_dir, name, result, seconds)
+    _close_run(recorder, cfg, resolved, output_dir, name, result, seconds, ended_ms)
     val_loss = result.history[-1]["loss/val"] if result.history else float("nan")
     return RunOutcome(recorder.run_id, name, result, val_loss)
+
+
+def now_ms() -> int:
+    """Wall-clock time as MLflow keeps a run's start and end: the run spans its training, not
+    the recording process's work."""
+    return int(time.time() * 1000)
+
+
+def run_params(resolved: dict) -> dict[str, str]:
+    """MLflow params: the keys in force for this config (config.yaml keeps the whole)."""
+    return keys_in_force(flatten(resolved))
+
+
+def run_tags(cfg: TrainConfig, overrides: list[str] | None) -> dict[str, str]:
+    tags = {"config_hash": config_hash(cfg), **provenance()}
+    handed = ("tracking.parent_run_id=", "tracking.sweep_keys=")  # every job of a sweep has them
+    shown = [o for o in overrides or [] if not o.startswith(handed)]
+    if shown:
+        tags["vgx.overrides"] = " ".join(shown)[:5000]
+    return tags
 
 
 def _close_run(
@@ -76,12 +90,14 @@ def _close_run(
     name: str,
     result: TrainResult,
     seconds: dict[str, float],
+    ended_ms: int | None = None,
 ) -> None:
     """Artifacts, the test metrics and the final status of a trained run; then close it.
 
     `seconds` gets what the run waited for: its figures, and the tracking around them (a recorder
     in another process may have done much of its work while the run trained)."""
     from vgx.store.run_figures import RunFigures
+    from vgx.sweeps.summary import description
 
     clock = time.perf_counter()
     artifacts = (output_dir / "artifacts").resolve()
@@ -98,10 +114,10 @@ def _close_run(
             result.final.get("loss/constant"),
         )
     recorder.log_epoch(len(result.history) - 1, dict(result.final))
-    end_tags = {}
+    end_tags = {"mlflow.note.content": description(name, result, cfg)}
     if result.diverged_epoch is not None:
         end_tags["diverged_epoch"] = str(result.diverged_epoch)
-    spent = recorder.finish(result.status, end_tags, artifacts, figures)
+    spent = recorder.finish(result.status, end_tags, artifacts, figures, ended_ms=ended_ms)
     waited = time.perf_counter() - clock
     seconds["figures"] = spent.get("figures", 0.0)
     seconds["tracking"] = seconds.get("tracking", 0.0) + waited - seconds["figures"]
@@ -130,18 +146,21 @@ def record_trained(
     uri: str,
     name: str | None,
     result: TrainResult,
+    overrides: list[str] | None = None,
 ) -> RunOutcome:
-    """Record a run trained elsewhere (in a stack) exactly as `run_experiment` records one."""
+    """Record a run trained elsewhere (in a stack) exactly as `run_experiment` records one; its
+    start and end are the stack's."""
     from vgx.store.tracking import RunRecorder
 
     name = name or run_name(cfg)
     clock = time.perf_counter()
     recorder = RunRecorder(uri, cfg.tracking.experiment)
-    tags = {"config_hash": config_hash(cfg), **provenance(), "vgx.launcher": "batched"}
-    recorder.start(name, flatten(resolved), tags, parent=cfg.tracking.parent_run_id)
+    tags = {**run_tags(cfg, overrides), "vgx.launcher": "batched"}
+    parent = cfg.tracking.parent_run_id
+    recorder.start(name, run_params(resolved), tags, parent=parent, started_ms=result.started_ms)
     for epoch, metrics in enumerate(result.history):
         recorder.log_epoch(epoch, metrics)
     seconds = {"tracking": time.perf_counter() - clock, **result.seconds}
-    _close_run(recorder, cfg, resolved, output_dir, name, result, seconds)
+    _close_run(recorder, cfg, resolved, output_dir, name, result, seconds, result.ended_ms)
     val_loss = result.history[-1]["loss/val"] if result.history else float("nan")
     return RunOutcome(recorder.run_id, name, result, val_loss)

@@ -1,15 +1,42 @@
-"""What a person reads when a run ends."""
+"""What a person reads when a run ends: the lines printed on the terminal, and the run's
+description in MLflow (the same numbers as Markdown, with a key to the metrics)."""
 
 from __future__ import annotations
 
 from vgx.config import TrainConfig
-from vgx.sweeps.job import RunOutcome
+from vgx.results import RunOutcome, TrainResult
+
+NAN = float("nan")
+
+# What MLflow's UI shows under a run's Description: the metric families, in a line each.
+METRIC_KEY = """**Metrics** (step = epoch; step 0 is the untrained net; every formula in
+vgx's `docs/metrics.md`):
+
+- `loss/*`, `acc/*`: data loss (nats) and accuracy on train / val every epoch, test at the end;
+  `loss/constant` is the class prior's loss, the level of a net that learned nothing.
+- `grad_norm/layer_i`: ‖∂J/∂W_i‖, layer 1 nearest the input. Vanishing gradients: layer 1 orders
+  of magnitude below the last. The figure `figures/gradient_lines.png` puts every layer on one
+  log axis (MLflow's own charts give each layer its own linear axis).
+- `delta_norm/layer_i`: ‖∂J/∂b_i‖, the back-propagated error signal at layer i.
+- `weight_change/layer_i`: ‖W_i(t) − W_i(0)‖ / ‖W_i(0)‖; `layer_1` is the first-layer change.
+- `update_ratio/layer_i`, `weight_norm/layer_i`, `near_zero/layer_i`: one step's relative size,
+  ‖W_i‖, the share of weights below 0.01 (L1's sparsity).
+- `saturation/layer_i`: share of units with φ′ below 1% of its maximum; `dead/layer_i`: ReLU
+  units that output 0 on every validation example. A sigmoid net can fail with saturation 0
+  everywhere: σ′ ≤ 1/4 shrinks the error signal 4× a layer without saturating any unit.
+"""
 
 
 def gradient_ratio(row: dict[str, float], depth: int) -> float:
     """‖∂J/∂W₁‖ / ‖∂J/∂W_depth‖ of one epoch's row: how much of the gradient reaches layer 1."""
-    top = row.get(f"grad_norm/layer_{depth}", float("nan"))
-    return row.get("grad_norm/layer_1", float("nan")) / top if top else float("nan")
+    top = row.get(f"grad_norm/layer_{depth}", NAN)
+    return row.get("grad_norm/layer_1", NAN) / top if top else NAN
+
+
+def headline(name: str, result: TrainResult, cfg: TrainConfig) -> str:
+    diverged = result.diverged_epoch
+    text = f"{name} {result.status} after {len(result.history) - 1} of {cfg.epochs} epochs"
+    return text + (f" (diverged at epoch {diverged})" if diverged is not None else "")
 
 
 def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
@@ -20,26 +47,53 @@ def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
             f"vgx: {outcome.run_name}: a finished run with the same config_hash exists "
             f"({outcome.run_id}); reused, nothing trained (resume=false trains again)"
         )
-    nan = float("nan")
     first = result.history[0] if result.history else {}
     last = result.history[-1] if result.history else {}
-    diverged = result.diverged_epoch
-    headline = f"vgx: {outcome.run_name} {result.status} after {len(result.history) - 1} of "
-    headline += f"{cfg.epochs} epochs" + (
-        f" (diverged at epoch {diverged})" if diverged is not None else ""
-    )
     lines = [
-        headline,
-        f"  loss      train {last.get('loss/train', nan):.4f}   val {last.get('loss/val', nan):.4f}"
+        "vgx: " + headline(outcome.run_name, result, cfg),
+        f"  loss      train {last.get('loss/train', NAN):.4f}   val {last.get('loss/val', NAN):.4f}"
         f"   test {result.final['loss/test']:.4f}",
-        f"  accuracy  train {last.get('acc/train', nan):.3f}   val {last.get('acc/val', nan):.3f}"
+        f"  accuracy  train {last.get('acc/train', NAN):.3f}   val {last.get('acc/val', NAN):.3f}"
         f"   test {result.final['acc/test']:.3f}",
         "  first-layer weight change ‖W1(t)−W1(0)‖/‖W1(0)‖: "
-        f"{last.get('weight_change/layer_1', nan):.4g}",
+        f"{last.get('weight_change/layer_1', NAN):.4g}",
         f"  gradient norm layer 1 / layer {cfg.depth}:"
         f"   epoch 0 {gradient_ratio(first, cfg.depth):.3g}"
         f"   epoch {len(result.history) - 1} {gradient_ratio(last, cfg.depth):.3g}",
         f"  MLflow run {outcome.run_id} in experiment '{cfg.tracking.experiment}';"
         " open it with `vgx ui`",
+    ]
+    return "\n".join(lines)
+
+
+def description(name: str, result: TrainResult, cfg: TrainConfig) -> str:
+    """The run's description in MLflow (Markdown): its summary and a key to the metrics."""
+    first = result.history[0] if result.history else {}
+    last = result.history[-1] if result.history else {}
+    final = result.final
+    end = len(result.history) - 1
+
+    def cell(row: dict, key: str, fmt: str) -> str:
+        value = row.get(key, NAN)
+        return "–" if value != value else f"{value:{fmt}}"
+
+    lines = [
+        f"**{headline(name, result, cfg)}**",
+        "",
+        "| | train | val | test |",
+        "|---|---|---|---|",
+        f"| loss | {cell(last, 'loss/train', '.4f')} | {cell(last, 'loss/val', '.4f')} "
+        f"| {cell(final, 'loss/test', '.4f')} |",
+        f"| accuracy | {cell(last, 'acc/train', '.3f')} | {cell(last, 'acc/val', '.3f')} "
+        f"| {cell(final, 'acc/test', '.3f')} |",
+        "",
+        f"- constant predictor's loss: {cell(final, 'loss/constant', '.4f')}",
+        f"- first-layer weight change ‖W₁(t) − W₁(0)‖ / ‖W₁(0)‖: "
+        f"{cell(last, 'weight_change/layer_1', '.4g')}",
+        f"- gradient norm layer 1 / layer {cfg.depth}: epoch 0 "
+        f"{gradient_ratio(first, cfg.depth):.3g}, "
+        f"epoch {end} {gradient_ratio(last, cfg.depth):.3g}",
+        "",
+        METRIC_KEY,
     ]
     return "\n".join(lines)
