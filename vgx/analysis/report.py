@@ -78,8 +78,8 @@ def summary_table(
     return table.sort_values([*runs.varied, "run"], kind="stable").reset_index(drop=True)
 
 
-def write_report(runs: Runs, folder: Path, title: str) -> Path:
-    """runs.csv, runs.md, figures under `folder`; the table is also printed."""
+def write_report(runs: Runs, folder: Path, title: str) -> pd.DataFrame:
+    """runs.csv, runs.md, figures under `folder`; the table is also printed, and returned."""
     from vgx.analysis.figures import report_figures
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ def write_report(runs: Runs, folder: Path, title: str) -> Path:
     (folder / "runs.md").write_text(f"# {title}\n\n{markdown}\n")
     report_figures(runs, folder / "figures", title)
     print(f"{title}\n{shown.to_string(index=False, float_format=lambda v: f'{v:.4g}')}")
-    return folder
+    return table
 
 
 def reports_root(workdir: Path | None = None) -> Path:

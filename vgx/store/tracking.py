@@ -366,6 +366,21 @@ def finish_sweep(uri: str, run_id: str, status: str, report: Path | None) -> Non
     recorder.finish(status, {}, None)
 
 
+def describe_parent(
+    uri: str, run_id: str, description: str, tags: dict[str, str], metrics: dict[str, float]
+) -> None:
+    """What a sweep's parent run shows in the UI: its description (Markdown), tags such as a
+    study's `verdict`, and the report's headline numbers as its metrics."""
+    from mlflow.entities import Metric, RunTag
+
+    client = mlflow_client(uri)
+    now = int(time.time() * 1000)
+    all_tags = [RunTag("mlflow.note.content", description)]
+    all_tags += [RunTag(k, v) for k, v in tags.items()]
+    values = [Metric(k, v, now, 0) for k, v in metrics.items()]
+    retry_when_locked(client.log_batch, run_id, metrics=values, tags=all_tags)
+
+
 def log_folder(uri: str, run_id: str, folder: Path, artifact_path: str = "report") -> None:
     mlflow_client(uri).log_artifacts(run_id, str(folder), artifact_path)
 

@@ -123,6 +123,7 @@ def launch_batched(
 
     from vgx.core.loop import train
     from vgx.store.recording import call
+    from vgx.sweeps.progress import sweep
     from vgx.sweeps.summary import summary
 
     setup_globals()
@@ -140,8 +141,9 @@ def launch_batched(
     for job, reused in zip(jobs, reused_runs, strict=True):
         job.output_dir.mkdir(parents=True, exist_ok=True)
         if reused is not None:
-            print(summary(reused, job.cfg), flush=True)
+            sweep().write(summary(reused, job.cfg))
             returns[job.index] = reused.val_loss
+            sweep().done()
         else:
             to_train.append(job)
     chunks = plan_chunks([j.cfg for j in to_train], max_batch, budget_bytes)
@@ -158,11 +160,12 @@ def launch_batched(
         for number, chunk in enumerate(chunks, start=1):
             members = [to_train[i] for i in chunk]
             started = time.perf_counter()
+            sweep().stack(number, len(chunks), len(members))
             results = train([j.cfg for j in members])
-            print(
+            sweep().done(len(members))
+            sweep().write(
                 f"[batched] stack {number}/{len(chunks)}: {len(members)} runs trained in "
-                f"{time.perf_counter() - started:.1f} s",
-                flush=True,
+                f"{time.perf_counter() - started:.1f} s"
             )
             for job, result in zip(members, results, strict=True):
                 arguments = (

@@ -33,6 +33,7 @@ def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
     from vgx.store.tracking import tracking_uri
     from vgx.sweeps.identity import sweep_run_name
     from vgx.sweeps.job import run_experiment
+    from vgx.sweeps.progress import sweep
     from vgx.sweeps.summary import summary
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -41,7 +42,8 @@ def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
     name = sweep_run_name(config.tracking.sweep_keys, overrides)
     uri = tracking_uri(config.tracking.uri)
     outcome = run_experiment(config, resolved, output_dir, uri, name=name, overrides=overrides)
-    print(summary(outcome, config), flush=True)
+    sweep().done()
+    sweep().write(summary(outcome, config))
     if outcome.result is not None and outcome.result.status == "interrupted":
         raise Interrupted(outcome.run_name)
     return outcome.val_loss

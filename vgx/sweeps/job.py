@@ -12,7 +12,7 @@ from vgx.results import RunOutcome, TrainResult
 from vgx.store.history import config_yaml, write_history
 from vgx.store.provenance import provenance
 from vgx.sweeps.identity import config_hash, flatten, run_name
-from vgx.sweeps.progress import ProgressBar
+from vgx.sweeps.progress import RunProgress
 from vgx.sweeps.signals import stop_on_signal
 
 
@@ -40,7 +40,7 @@ def run_experiment(
     started_ms = now_ms()
     recorder.start(name, run_params(resolved), tags, parent=parent_run_id, started_ms=started_ms)
     seconds = {"tracking": time.perf_counter() - clock}
-    progress = ProgressBar(cfg.epochs, cfg.progress)
+    progress = RunProgress(cfg.epochs, cfg.progress)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         recorder.log_epoch(epoch, metrics)
@@ -50,11 +50,14 @@ def run_experiment(
         with stop_on_signal() as stop:
             result = train_run(cfg, on_epoch, should_stop=stop.is_set)
     except KeyboardInterrupt:  # during set-up, before the loop could catch it
+        progress.close()
         recorder.finish("interrupted", {}, None, ended_ms=now_ms())
         raise Interrupted(name) from None
     except BaseException:
+        progress.close()
         recorder.finish("failed", {}, None, ended_ms=now_ms())
         raise
+    progress.close()  # a run that stopped early (diverged, interrupted) ends its bar too
     ended_ms = now_ms()
     seconds.update(result.seconds)
     _close_run(recorder, cfg, resolved, output_dir, name, result, seconds, ended_ms)

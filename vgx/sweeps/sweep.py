@@ -44,26 +44,35 @@ def run_sweep(
     def end(status: str) -> Path | None:
         return call(_end, uri, parent, status, study, workdir)
 
+    from vgx.sweeps.progress import end_sweep, start_sweep
+
+    start_sweep(plan.jobs_checked, getattr(plan.first, "progress", True))
     try:
         app()
     except BaseException as exc:
+        end_sweep()
         stopped = isinstance(exc, (KeyboardInterrupt, Interrupted))
         with contextlib.suppress(Exception):  # the error to show is the sweep's own
             end("interrupted" if stopped else "failed")
         raise
-    folder = end("finished")
-    print(f"vgx: sweep {parent} finished; report in {folder}", flush=True)
+    end_sweep()
+    page = end("finished")
+    print(f"vgx: sweep {parent} finished; report in {page.parent}", flush=True)
+    print(f"vgx: report page {page}", flush=True)
     return parent
 
 
 def _end(uri: str, parent: str, status: str, study: str | None, workdir: Path) -> Path | None:
-    """Close the parent run; a finished sweep first gets its report (the parent's artifacts)."""
-    from vgx.store.tracking import finish_sweep
+    """Close the parent run; a finished sweep first gets its report (the parent's artifacts,
+    description, verdict tag and headline metrics). Returns the report's page."""
+    from vgx.store.tracking import describe_parent, finish_sweep
 
-    folder = None
-    if status == "finished":
-        from vgx.analysis.commands import write_sweep_report
+    if status != "finished":
+        finish_sweep(uri, parent, status, None)
+        return None
+    from vgx.analysis.commands import write_sweep_report
 
-        folder = write_sweep_report(uri, parent, study, workdir)
-    finish_sweep(uri, parent, status, folder)
-    return folder
+    written = write_sweep_report(uri, parent, study, workdir)
+    describe_parent(uri, parent, written.description, written.tags, written.metrics)
+    finish_sweep(uri, parent, status, written.folder)
+    return written.page
