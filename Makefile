@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint format ui bench studies clean
+.PHONY: help install install-browser train test test-full lint format ui bench studies clean
 
 
 help: ## list the targets
@@ -27,7 +27,11 @@ train: install ## train the default experiment (seed 002's 9-layer sigmoid net)
 test: install ## the fast test suite (< 5 min on 2 cores)
 	$(BIN)/pytest -q
 
-test-full: install ## every test, the slow ones too
+install-browser: ## Debian's Chromium for the browser tests (root; skipped where apt cannot)
+	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; } \
+		|| echo "make install-browser: Chromium could not be installed; the browser tests skip"
+
+test-full: install install-browser ## every test, the slow ones too
 	$(BIN)/pytest -q -m "slow or not slow"
 
 lint: install ## ruff lint and format check; the import contract (pyproject.toml)
