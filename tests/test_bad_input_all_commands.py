@@ -16,7 +16,10 @@ MISTAKES = [
     (["train", "optimizer.momentum=1"], ["optimizer.momentum", "[0, 1)"]),
     (["train", "tracking.uri=ftp://host/store"], ["tracking.uri", "ftp://", "sqlite", "http"]),
     (["train", "tracking.experiment= "], ["tracking.experiment", "non-empty"]),
-    (["train", "hydra.run.dir=/proc/vgx-cannot-write", "epochs=1"], ["cannot write", "/proc"]),
+    (
+        ["train", "hydra.run.dir=/proc/vgx-cannot-write", "epochs=1"],
+        ["hydra.run.dir", "/proc", "cannot create"],
+    ),
     (["study", "vanishing"], ["study 'vanishing'", "sigmoid_vs_relu"]),
     (["study", "init", "depth=0"], ["depth", ">= 1"]),
     (["study", "dying_relu", "activation=swish"], ["activation", "swish", "relu"]),
@@ -43,9 +46,11 @@ def test_mistake_gives_one_line(args, words, capsys, tmp_path, monkeypatch):
 def test_ui_warns_when_asked_to_listen_beyond_this_machine(capsys, monkeypatch, tmp_path):
     from vgx.store import ui
 
-    monkeypatch.setattr(ui.subprocess, "call", lambda command: 0)
-    assert main(["ui", "--host", "0.0.0.0", "--uri", f"sqlite:///{tmp_path / 'any.db'}"]) == 0
-    assert "warning: listening on 0.0.0.0" in capsys.readouterr().err
+    monkeypatch.setattr(ui, "port_in_use", lambda host, port: True)  # stop before serving
+    (tmp_path / "any.db").touch()
+    assert main(["ui", "--host", "0.0.0.0", "--uri", f"sqlite:///{tmp_path / 'any.db'}"]) == 2
+    err = capsys.readouterr().err
+    assert "warning: listening on 0.0.0.0" in err and "already in use" in err
 
 
 def test_experiment_names_cannot_move_artifacts_out_of_outputs(tmp_path, monkeypatch):

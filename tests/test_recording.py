@@ -39,7 +39,9 @@ def _recorded(uri: str, run_id: str) -> tuple[dict, dict, dict, list[str]]:
         ]
         for key in run.data.metrics
     }
-    tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+    tags = {
+        k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.") and k != "vgx.owner"
+    }
     files = [f.path for f in client.list_artifacts(run_id)]
     files += [f.path for f in client.list_artifacts(run_id, "figures")]
     return run.data.params, tags, histories, sorted(files)

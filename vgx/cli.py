@@ -65,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USER_ERROR
+    from vgx.sweeps.signals import signals_as_ctrl_c
+
     try:
-        return _command(command)(rest)
+        with signals_as_ctrl_c():
+            return _command(command)(rest)
     except (Interrupted, KeyboardInterrupt):
         print(f"vgx {command}: interrupted; what was recorded is kept", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -182,11 +182,62 @@ def _positive(key: str, value: float) -> None:
         raise ConfigError(key, value, "a finite number > 0")
 
 
+def _at_most(key: str, value: float, high: float, what: str) -> None:
+    if not abs(value) <= high:
+        raise ConfigError(key, value, what)
+
+
+# Bounds that keep a config inside what training can compute (float32 weights, numpy's seeds).
+SCALE_LIMIT = 1e6  # init.std, .scale, .gain, |init.bias|, activation.slope, dataset.noise
+SEED_LIMIT = 2**63 - 1  # torch's generators take 64-bit seeds
+RANDOM_STATE_LIMIT = 2**32 - 1  # numpy's RandomState (the data sets') takes 32-bit seeds
+DEPTH_LIMIT = 5000  # deeper, one step takes minutes on a CPU and a signal waits for it
+EXPERIMENT_NAME_LIMIT = 500  # MLflow refuses longer experiment names
+INPUT_FEATURES = {"digits": 64}  # the other data sets are points in the plane
+
+
+def memory_estimate(cfg: TrainConfig) -> int:
+    """Bytes one run needs while it trains, roughly: its parameters with their gradients,
+    optimizer state and snapshots (×8), and the activations of the largest pass (all examples,
+    kept for backward: ×3), in float32."""
+    n_in = INPUT_FEATURES.get(cfg.dataset.name, 2)
+    n_examples = DIGITS_IMAGES if cfg.dataset.name == "digits" else cfg.dataset.n_samples
+    dims = [n_in] + [cfg.width] * (cfg.depth - 1) + [10]
+    parameters = sum(a * b + 2 * b for a, b in zip(dims[:-1], dims[1:], strict=True))
+    return 4 * (8 * parameters + 3 * n_examples * sum(dims))
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can still give (MemAvailable), None where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_memory(cfg: TrainConfig) -> None:
+    need, have = memory_estimate(cfg), available_memory()
+    if have is not None and need > have:
+        raise ConfigError(
+            "width" if cfg.width > 1000 else "depth",
+            cfg.width if cfg.width > 1000 else cfg.depth,
+            f"a network that fits in memory: depth={cfg.depth} width={cfg.width} needs about "
+            f"{need / 2**30:.1f} GiB, this machine has {have / 2**30:.1f} GiB available",
+        )
+
+
 def validate(cfg: TrainConfig) -> None:
     """Refuse, before anything runs, every value the training could not honour."""
     _choice("dataset.name", cfg.dataset.name, DATASETS)
     _at_least("dataset.n_samples", cfg.dataset.n_samples, 10)
     _at_least("dataset.noise", cfg.dataset.noise, 0)
+    _at_most("dataset.noise", cfg.dataset.noise, SCALE_LIMIT, f"a number in [0, {SCALE_LIMIT:g}]")
+    if not 0 <= cfg.dataset.random_state <= RANDOM_STATE_LIMIT:
+        allowed = f"a whole number in 0 … {RANDOM_STATE_LIMIT} (numpy's seeds)"
+        raise ConfigError("dataset.random_state", cfg.dataset.random_state, allowed)
     _at_least("dataset.n_classes", cfg.dataset.n_classes, 2)
     split = list(cfg.dataset.split)
     if len(split) != 3 or any(not (f >= 0) for f in split) or abs(sum(split) - 1) > 1e-6:
@@ -200,15 +251,22 @@ def validate(cfg: TrainConfig) -> None:
         allowed = f"fractions that leave at least one training and one validation example of {n}"
         raise ConfigError("dataset.split", split, allowed)
     _at_least("depth", cfg.depth, 1)
+    _at_most("depth", cfg.depth, DEPTH_LIMIT, f"a whole number in 1 … {DEPTH_LIMIT}")
     _at_least("width", cfg.width, 1)
     _choice("activation", cfg.activation.name, ACTIVATIONS)
     _at_least("activation.slope", cfg.activation.slope, 0)
+    _at_most(
+        "activation.slope", cfg.activation.slope, SCALE_LIMIT, f"a number in [0, {SCALE_LIMIT:g}]"
+    )
     _choice("init", cfg.init.name, INITS)
-    _positive("init.std", cfg.init.std)
-    _positive("init.scale", cfg.init.scale)
-    _positive("init.gain", cfg.init.gain)
-    if not math.isfinite(cfg.init.bias):
-        raise ConfigError("init.bias", cfg.init.bias, "a finite number")
+    for key in ("std", "scale", "gain"):
+        _positive(f"init.{key}", getattr(cfg.init, key))
+        _at_most(
+            f"init.{key}", getattr(cfg.init, key), SCALE_LIMIT, f"a number in (0, {SCALE_LIMIT:g}]"
+        )
+    _at_most(
+        "init.bias", cfg.init.bias, SCALE_LIMIT, f"a number in [-{SCALE_LIMIT:g}, {SCALE_LIMIT:g}]"
+    )
     _choice("regularizer.kind", cfg.regularizer.kind, REGULARIZER_KINDS)
     if not (cfg.regularizer.lam >= 0 and math.isfinite(cfg.regularizer.lam)):
         raise ConfigError("regularizer.lam", cfg.regularizer.lam, "a finite number >= 0")
@@ -233,11 +291,19 @@ def validate(cfg: TrainConfig) -> None:
     _at_least("batch_size", cfg.batch_size, 1)
     if cfg.norm == "batch" and cfg.batch_size < 2:
         raise ConfigError("batch_size", cfg.batch_size, "at least 2 with norm=batch")
+    if not 0 <= cfg.seed <= SEED_LIMIT:
+        raise ConfigError("seed", cfg.seed, f"a whole number in 0 … {SEED_LIMIT}")
     _choice("device", cfg.device, DEVICES)
     if not cfg.tracking.experiment.strip():
         raise ConfigError("tracking.experiment", cfg.tracking.experiment, "a non-empty name")
+    if len(cfg.tracking.experiment) > EXPERIMENT_NAME_LIMIT:
+        shown = cfg.tracking.experiment[:40] + "…"
+        raise ConfigError(
+            "tracking.experiment", shown, f"a name of at most {EXPERIMENT_NAME_LIMIT} characters"
+        )
     if cfg.tracking.uri:
         scheme = cfg.tracking.uri.split("://", 1)[0] if "://" in cfg.tracking.uri else ""
         if scheme.split("+", 1)[0] not in TRACKING_SCHEMES:
             allowed = "a URI whose scheme is one of " + ", ".join(TRACKING_SCHEMES)
             raise ConfigError("tracking.uri", cfg.tracking.uri, allowed)
+    _check_memory(cfg)

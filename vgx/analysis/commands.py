@@ -108,7 +108,7 @@ def write_sweep_report(
 
 
 def report_command(args: list[str]) -> int:
-    from vgx.store.tracking import describe_parent, log_folder, tracking_uri
+    from vgx.store.tracking import check_store, describe_parent, log_folder, tracking_uri
 
     parser = argparse.ArgumentParser(
         prog="vgx report", description="tables, figures and bias/variance labels of recorded runs"
@@ -130,6 +130,7 @@ def report_command(args: list[str]) -> int:
                 f"--study={parsed.study!r}: unknown; expected one of {', '.join(STUDIES)}"
             )
     uri = tracking_uri(parsed.uri)
+    check_store(uri, must_exist=True)
     sweep = parsed.sweep
     if sweep == "latest" or not (sweep or parsed.experiment or parsed.filter):
         sweep = latest_sweep(uri)

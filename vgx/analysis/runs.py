@@ -23,11 +23,15 @@ class Runs:
 
 
 def _client(uri: str):
-    from vgx.store.tracking import check_reachable, mlflow_client
+    from vgx.store.tracking import check_reachable, mlflow_client, reconcile_once
 
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per run is noise
     check_reachable(uri)
-    return mlflow_client(uri)
+    client = mlflow_client(uri)
+    closed = reconcile_once(client, uri)
+    if closed:
+        print(f"vgx: {len(closed)} runs left running by a process that is gone: now interrupted")
+    return client
 
 
 def latest_sweep(uri: str) -> str | None:

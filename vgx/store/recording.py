@@ -139,6 +139,9 @@ class RecordingProcess:
         self._connection.close()
         if self._used:
             self.process.join(timeout)
+        if self.process.is_alive():  # it ignores SIGTERM, multiprocessing's way to end it
+            self.process.kill()
+            self.process.join(5)
 
     def alive(self) -> bool:
         return self.process.is_alive()
@@ -255,7 +258,8 @@ class BackgroundRecorder:
 
 def serve(connection) -> None:  # noqa: ANN001 - a multiprocessing Connection
     """The recording process: runs open, closed, and failed as the training process says."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in STOP_SIGNALS:  # the trainer decides how its runs end; its exit ends this process
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
     inbox: queue.Queue = queue.Queue()
 
     def read() -> None:  # drains the pipe while MLflow imports, so the trainer never waits
@@ -334,17 +338,25 @@ def _close_quietly(recorder) -> None:  # noqa: ANN001 - a vgx.store.tracking.Run
         recorder.finish("interrupted", {}, None)
 
 
+# Signals that reach every process of a group: Ctrl-C from a terminal, SIGTERM from `timeout`,
+# systemd, SLURM's time limit or `kill -- -PGID`, SIGHUP from a closed terminal.
+STOP_SIGNALS = tuple(name for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 class _ctrl_c_ignored:  # noqa: N801 - used as a context manager
-    """Ctrl-C reaches every process of the terminal's group: the recorder leaves it to the
-    trainer, which then closes its run through it. (SIGTERM is left alone: it is how
-    multiprocessing ends a recorder that does not stop by itself.)"""
+    """A signal to the whole group reaches the recorder too: it leaves the stop to the trainer,
+    which then closes its runs through it; when the trainer is gone, the recorder closes what
+    it was sent and exits. Ignored from the start (inherited through exec), before its own
+    handlers are set."""
 
     def __enter__(self) -> None:
         try:
-            self._old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self._old = {
+                name: signal.signal(getattr(signal, name), signal.SIG_IGN) for name in STOP_SIGNALS
+            }
         except ValueError:  # not the main thread
-            self._old = None
+            self._old = {}
 
     def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for name, old in self._old.items():
+            signal.signal(getattr(signal, name), old)

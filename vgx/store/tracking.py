@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -45,6 +46,9 @@ CREATION_RACE_SIGNS = (
 
 # Comma-separated parent run ids of the sweeps a run belongs to (a reused run joins several).
 SWEEPS_TAG = "sweeps"
+# host:pid of the process that opened a run: a run still RUNNING whose process is gone (kill -9,
+# a dead machine's job) is closed as interrupted by the next vgx command on its store.
+OWNER_TAG = "vgx.owner"
 
 # MLflow 3's UI opens an experiment on its GenAI overview (traces, an assistant) unless the
 # experiment says it holds model training: then it opens on the runs table.
@@ -66,12 +70,63 @@ def default_store(root: Path | None = None) -> Path:
 
 
 def tracking_uri(configured: str | None) -> str:
-    """`tracking.uri`, else $MLFLOW_TRACKING_URI, else the embedded store (no server)."""
-    if configured:
-        return configured
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{default_store()}"
+    """`tracking.uri`, else $MLFLOW_TRACKING_URI, else the embedded store (no server). A relative
+    SQLite path (`sqlite:///runs.db`) is made absolute: the recording processes and the artifact
+    folder beside it must agree on where it is."""
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default_store()}"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        path = uri.removeprefix("sqlite:///")
+        if path and not path.startswith(":memory:") and not Path(path).is_absolute():
+            uri = f"sqlite:///{Path(path).absolute()}"
+    return uri
+
+
+# The schemes of MLflow stores vgx reads and writes (a `+driver` may follow, as in SQLAlchemy).
+STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_store(uri: str, must_exist: bool = False) -> None:
+    """One line, within a second, for a store vgx cannot use: an unknown scheme, an in-memory
+    SQLite store (it keeps nothing), a path that is a folder, not a database, or cannot be
+    created; with `must_exist` (report, ui), a file that is not there (it is not created)."""
+    scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
+    if scheme not in STORE_SCHEMES:
+        raise UsageError(
+            f"store {uri!r}: not an MLflow store vgx can use; expected a URI whose scheme is "
+            f"one of {', '.join(STORE_SCHEMES)}"
+        )
+    if scheme != "sqlite":
+        return
+    path_text = uri.split("://", 1)[1].removeprefix("/")
+    if not path_text or ":memory:" in path_text or "mode=memory" in path_text:
+        raise UsageError(
+            f"store {uri!r}: an in-memory SQLite store keeps nothing after vgx exits; name a "
+            "file: sqlite:///path/to/mlflow.db"
+        )
+    path = Path(path_text).absolute()
+    if path.is_dir():
+        raise UsageError(f"store {uri!r}: {path} is a folder; name a database file in it")
+    if path.exists():
+        try:
+            with open(path, "rb") as handle:
+                header = handle.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise UsageError(f"store {uri!r}: cannot read {path} ({exc.strerror})") from None
+        if header and header != SQLITE_HEADER:
+            raise UsageError(f"store {uri!r}: {path} is not an SQLite database")
+        return
+    if must_exist:
+        raise UsageError(f"store {uri!r}: no such file; nothing has been recorded there")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        Path(tempfile.mkdtemp(dir=existing, prefix=".vgx-check-")).rmdir()
+    except OSError as exc:
+        raise UsageError(f"store {uri!r}: cannot create {path} ({exc.strerror})") from None
 
 
 def artifact_root(uri: str) -> str | None:
@@ -264,8 +319,9 @@ class RunRecorder:
         from mlflow.entities import Param
 
         self._connect(mlflow_client(self.uri))
+        reconcile_once(self._client, self.uri)
         exp_id = experiment_id(self._client, self.experiment, self.uri)
-        all_tags = {**tags, "status": "running"}
+        all_tags = {**tags, "status": "running", OWNER_TAG: owner()}
         if parent:
             all_tags["mlflow.parentRunId"] = parent
             all_tags[SWEEPS_TAG] = parent
@@ -340,6 +396,47 @@ class RunRecorder:
             self._client.set_terminated, self.run_id, status=RUN_STATUS[status], end_time=ended_ms
         )
         return seconds
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's: alive
+        return True
+    return True
+
+
+_reconciled: set[str] = set()
+
+
+def reconcile_once(client, uri: str) -> list[str]:  # noqa: ANN001 - an MlflowClient
+    """Close as interrupted (MLflow: KILLED) the runs left RUNNING by a vgx process of this host
+    that no longer exists: a `kill -9`, a crash. Once per store and process; returns their ids.
+    Runs of other hosts are left alone (their owner cannot be asked)."""
+    if uri in _reconciled:
+        return []
+    _reconciled.add(uri)
+    here = socket.gethostname()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    running = client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'")
+    closed = []
+    for run in running:
+        host, _, pid = run.data.tags.get(OWNER_TAG, "").rpartition(":")
+        if host != here or not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        retry_when_locked(client.set_tag, run.info.run_id, "status", "interrupted")
+        retry_when_locked(client.set_tag, run.info.run_id, "vgx.closed_by", "owner gone")
+        retry_when_locked(client.set_terminated, run.info.run_id, status="KILLED")
+        closed.append(run.info.run_id)
+    return closed
 
 
 def warm_up() -> None:

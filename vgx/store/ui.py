@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgx.errors import UsageError
-from vgx.store.tracking import artifact_root, default_store, tracking_uri
+from vgx.store.tracking import artifact_root, check_store, default_store, tracking_uri
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 READY_TIMEOUT_S = 60.0  # MLflow's server answers /health after 6–12 s on 2 cores
@@ -47,6 +47,7 @@ def ui_command_line(parsed: argparse.Namespace) -> list[str]:
     uri = tracking_uri(parsed.uri)
     if uri.startswith("sqlite:///") and not parsed.uri and not default_store().exists():
         raise UsageError(f"no runs yet: {default_store()} does not exist; run `vgx train` first")
+    check_store(uri, must_exist=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
     command += ["--host", parsed.host, "--port", str(parsed.port)]
     root = artifact_root(uri)

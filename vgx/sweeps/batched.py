@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgx.config import TrainConfig
+from vgx.errors import Interrupted
+from vgx.sweeps.signals import stop_on_signal
 
 # Recording (MLflow's SQL writes of ~7,600 values per run, three figures) costs more than training
 # a stack; a worker process records beside the recording process. Below this many runs the
@@ -152,16 +154,28 @@ def launch_batched(
         spawn = multiprocessing.get_context("spawn")  # no fork after torch has started threads
         # the recording process (or this one, once its stacks are trained) records too
         workers = max(1, (os.cpu_count() or 2) - 1)
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=spawn)
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=spawn,
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
+        )
         for _ in range(workers):  # they import MLflow and matplotlib while the stack trains
             pool.submit(_warm_up_worker)
     pending: list[tuple[Job, Future, tuple]] = []  # the job, its recording, its arguments
+    interrupted: list[str] = []  # runs a signal stopped: recorded as such, then the sweep stops
     try:
         for number, chunk in enumerate(chunks, start=1):
             members = [to_train[i] for i in chunk]
             started = time.perf_counter()
             sweep().stack(number, len(chunks), len(members))
-            results = train([j.cfg for j in members])
+            with stop_on_signal() as stop:  # a signal ends the stack's epoch, a second at once
+                results = train([j.cfg for j in members], should_stop=stop.is_set)
+            interrupted += [
+                job.name or str(job.index)
+                for job, result in zip(members, results, strict=True)
+                if result.status == "interrupted"
+            ]
             sweep().done(len(members))
             sweep().write(
                 f"[batched] stack {number}/{len(chunks)}: {len(members)} runs trained in "
@@ -181,6 +195,8 @@ def launch_batched(
                     returns[job.index] = call(_record, *arguments)
                 else:
                     pending.append((job, pool.submit(_record, *arguments), arguments))
+            if interrupted:
+                break
         for job, future, arguments in reversed(pending):  # the workers take the front
             if future.cancel():
                 returns[job.index] = call(_record, *arguments)
@@ -193,6 +209,8 @@ def launch_batched(
         raise
     if pool is not None:  # every run is recorded: the workers' exit (~1 s) overlaps the report
         pool.shutdown(wait=False)
+    if interrupted:
+        raise Interrupted(f"{len(interrupted)} runs of the stack, recorded as interrupted")
     out = []
     for job in jobs:
         ret = JobReturn(
@@ -220,6 +238,29 @@ def _record(*arguments: object) -> float:
     from vgx.sweeps.job import record_trained
 
     return record_trained(*arguments).val_loss
+
+
+PARENT_CHECK_S = 1.0  # how often a recording worker looks whether its sweep is still there
+
+
+def _start_worker(parent: int) -> None:
+    """A recording worker leaves signals to the sweep's process, which decides how its runs end,
+    and exits within a second or two of that process's death (kill -9 included): it would
+    otherwise stay, reparented, holding its memory."""
+    import signal
+    import threading
+
+    from vgx.sweeps.signals import STOP_SIGNALS
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="vgx-parent-watch").start()
 
 
 def _warm_up_worker() -> None:

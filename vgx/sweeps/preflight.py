@@ -119,7 +119,54 @@ def check_command_line(args: list[str], config_dir: Path) -> Plan:
             _checked.add(_job_key(job))
             plan.first = plan.first or cfg
             plan.jobs_checked += 1
+        first = next(_job_overrides(overrides) if parsed.multirun else iter([overrides]))
+        _check_hydra(parsed.config_name or "config", parsed, first)
+    _check_device(plan.first)
+    from vgx.store.tracking import check_store, tracking_uri
+
+    check_store(tracking_uri(plan.first.tracking.uri))
     return plan
+
+
+def _check_device(cfg) -> None:  # noqa: ANN001 - a TrainConfig
+    """`device=cuda` on a torch without a CUDA device: one line before anything starts."""
+    if cfg.device != "cuda":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            "device",
+            "cuda",
+            "auto or cpu: this torch sees no CUDA device (torch.cuda.is_available())",
+        )
+
+
+def _check_hydra(config_name: str, parsed, first_job: list[str]) -> None:  # noqa: ANN001
+    """Hydra's own choices (a launcher, a sweeper) and the output folder, checked before the
+    sweep's parent run is made: a refused command line leaves nothing in the store."""
+    import tempfile
+
+    import hydra.core.utils  # noqa: F401 - registers the ${now:…} resolver
+    from hydra import compose
+    from omegaconf import OmegaConf
+
+    hydra_overrides = [o for o in parsed.overrides if o.lstrip("+~").startswith("hydra")]
+    cfg = compose(config_name, overrides=first_job + hydra_overrides, return_hydra_config=True)
+    key = "hydra.sweep.dir" if parsed.multirun else "hydra.run.dir"
+    try:
+        folder = Path(str(OmegaConf.select(cfg, key)))
+    except Exception:  # noqa: BLE001 - an interpolation only a running Hydra can resolve
+        return
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        Path(tempfile.mkdtemp(dir=existing, prefix=".vgx-check-")).rmdir()
+    except OSError as exc:
+        raise ConfigError(
+            key, str(folder), f"a folder vgx can create (cannot create it: {exc.strerror})"
+        ) from None
 
 
 def _first_line(text: str) -> str:
