@@ -114,7 +114,9 @@ def check_command_line(args: list[str], config_dir: Path) -> Plan:
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         compose_job = _JobComposer(parsed.config_name or "config")
         for job in jobs:
-            cfg = OmegaConf.to_object(compose_job(job))
+            composed = compose_job(job)
+            _refuse_unknown_keys(composed)
+            cfg = OmegaConf.to_object(composed)
             validate(cfg)
             _checked.add(_job_key(job))
             plan.first = plan.first or cfg
@@ -126,6 +128,29 @@ def check_command_line(args: list[str], config_dir: Path) -> Plan:
 
     check_store(tracking_uri(plan.first.tracking.uri))
     return plan
+
+
+def _refuse_unknown_keys(composed) -> None:  # noqa: ANN001 - a DictConfig
+    """A key the schema does not have (`+foo=1` adds one; OmegaConf would drop it silently)."""
+    import dataclasses
+
+    from omegaconf import DictConfig
+
+    from vgx.config import TrainConfig
+
+    def walk(node: DictConfig, schema: type, prefix: str) -> None:
+        fields = {f.name: f for f in dataclasses.fields(schema)}
+        for key in node:
+            name = f"{prefix}{key}"
+            if key not in fields:
+                raise ConfigError(
+                    name, node[key], "a key of the config; `vgx train --cfg job` lists them"
+                )
+            factory = fields[key].default_factory  # a group's dataclass, else MISSING
+            if isinstance(node._get_node(key), DictConfig) and dataclasses.is_dataclass(factory):
+                walk(node[key], factory, name + ".")
+
+    walk(composed, TrainConfig, "")
 
 
 def _check_device(cfg) -> None:  # noqa: ANN001 - a TrainConfig

@@ -1,0 +1,269 @@
+"""Nothing lost, nothing left running: signals to a command's whole process group, `kill -9`,
+runs left RUNNING by a dead process, refused command lines, stores vgx cannot use."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from vgx.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, main
+from vgx.store.tracking import mlflow_client
+
+VGX = shutil.which("vgx") or str(Path(sys.executable).parent / "vgx")
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def _runs(workdir: Path) -> list:
+    store = workdir / "outputs" / "mlflow.db"
+    if not store.exists():
+        return []
+    client = mlflow_client(f"sqlite:///{store}")  # waits for a store being created
+    return [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+
+
+def _epochs(workdir: Path, run) -> int:  # noqa: ANN001
+    client = mlflow_client(f"sqlite:///{workdir / 'outputs' / 'mlflow.db'}")
+    return len(client.get_metric_history(run.info.run_id, "loss/train"))
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of a process group (zombies excluded)."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            alive.append(int(entry.name))
+    return alive
+
+
+def _start(workdir: Path, *args: str) -> subprocess.Popen:
+    """`vgx ARGS` in a process group of its own, as `setsid`, a terminal or SLURM starts it."""
+    return subprocess.Popen(
+        [VGX, *args],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _when_training(workdir: Path, timeout: float = 90) -> None:
+    """Wait until a run has recorded an epoch (a flush), so that a signal meets a running run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [r for r in _runs(workdir) if r.info.status == "RUNNING"]
+        if any(_epochs(workdir, r) for r in running if r.data.tags.get("vgx.kind") != "sweep"):
+            return
+        time.sleep(0.5)
+    pytest.fail("no run started training")
+
+
+def _stopped_by(process: subprocess.Popen, sig: int) -> tuple[int, float, str]:
+    started = time.monotonic()
+    os.killpg(process.pid, sig)
+    out, _ = process.communicate(timeout=120)
+    return process.returncode, time.monotonic() - started, out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM])
+def test_a_signal_to_the_group_of_one_run_keeps_every_measured_epoch(workdir, monkeypatch, sig):
+    monkeypatch.setenv("VGX_FLUSH_SECONDS", "0.5")  # the run is in the store within a second
+    process = _start(workdir, "train", "epochs=20000")
+    _when_training(workdir)
+    code, seconds, out = _stopped_by(process, sig)
+    assert code == EXIT_INTERRUPTED and "Traceback" not in out
+    assert seconds < 10
+    (run,) = _runs(workdir)
+    assert (run.info.status, run.data.tags["status"]) == ("KILLED", "interrupted")
+    (history,) = (workdir / "outputs" / "runs").glob("*/*/artifacts/history.csv")
+    measured = len(history.read_text().splitlines()) - 1
+    assert measured > 1 and _epochs(workdir, run) == measured  # every measured epoch recorded
+    time.sleep(2)
+    assert _group(process.pid) == []  # the recording process stopped with it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT])
+def test_other_signals_to_the_group_of_one_run(workdir, monkeypatch, sig):
+    test_a_signal_to_the_group_of_one_run_keeps_every_measured_epoch(workdir, monkeypatch, sig)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_a_batched_sweep_records_its_stack_as_interrupted(workdir, sig):
+    args = ["train", "-m", "hydra/launcher=batched", "seed=range(0,10)", "epochs=20000"]
+    process = _start(workdir, *args)
+    deadline = time.monotonic() + 90
+    while not _runs(workdir) and time.monotonic() < deadline:  # the parent, then the stack
+        time.sleep(0.5)
+    time.sleep(6)
+    code, seconds, out = _stopped_by(process, sig)
+    assert code == EXIT_INTERRUPTED and "Traceback" not in out
+    runs = _runs(workdir)
+    (parent,) = [r for r in runs if r.data.tags.get("vgx.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("vgx.kind") != "sweep"]
+    assert parent.data.tags["status"] == "interrupted"
+    assert len(children) == 10
+    assert {(c.info.status, c.data.tags["status"]) for c in children} == {("KILLED", "interrupted")}
+    assert all(_epochs(workdir, c) > 1 for c in children)
+    time.sleep(2)
+    assert _group(process.pid) == []
+
+
+@pytest.mark.slow
+def test_after_kill_9_nothing_outlives_a_batched_sweep_and_its_parent_is_closed(workdir):
+    args = ["train", "-m", "hydra/launcher=batched", "seed=range(0,16)", "epochs=20000"]
+    process = _start(workdir, *args)
+    deadline = time.monotonic() + 90
+    while len(_group(process.pid)) < 3 and time.monotonic() < deadline:  # the recording workers
+        time.sleep(0.5)
+    time.sleep(3)
+    process.kill()
+    process.wait()
+    time.sleep(5)
+    assert _group(process.pid) == []  # no worker, recorder or resource tracker left behind
+    (parent,) = [r for r in _runs(workdir) if r.data.tags.get("vgx.kind") == "sweep"]
+    assert parent.info.status == "RUNNING"  # what kill -9 leaves
+    assert main(["report", "--sweep", parent.info.run_id]) == EXIT_USER_ERROR  # no child yet
+    (parent,) = [r for r in _runs(workdir) if r.data.tags.get("vgx.kind") == "sweep"]
+    assert (parent.info.status, parent.data.tags["status"]) == ("KILLED", "interrupted")
+
+
+def test_a_run_whose_process_is_gone_is_closed_as_interrupted_by_the_next_command(store_uri):
+    from vgx.store import tracking
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    recorder = tracking.RunRecorder(store_uri, "vgx")
+    run_id = recorder.start("left-running", {}, {})
+    live = tracking.RunRecorder(store_uri, "vgx")
+    live_id = live.start("still-running", {}, {})
+    client = tracking.mlflow_client(store_uri)
+    client.set_tag(run_id, tracking.OWNER_TAG, f"{tracking.socket.gethostname()}:{dead.pid}")
+    client.set_tag(live_id, tracking.OWNER_TAG, "another-host:1")  # cannot be asked: left alone
+    tracking._reconciled.discard(store_uri)
+    assert tracking.reconcile_once(client, store_uri) == [run_id]
+    closed, other = client.get_run(run_id), client.get_run(live_id)
+    assert (closed.info.status, closed.data.tags["status"]) == ("KILLED", "interrupted")
+    assert other.info.status == "RUNNING"
+    assert tracking.reconcile_once(client, store_uri) == []  # once per store and process
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "-m", "hydra/launcher=nosuch", "depth=2,3", "epochs=1"],
+        ["train", "-m", "hydra.sweep.dir=/proc/vgx-x", "depth=2,3", "epochs=1"],
+        ["train", "+foo=1", "epochs=1"],
+        ["train", "+optimizer.bar=1", "epochs=1"],
+    ],
+)
+def test_a_refused_command_line_creates_nothing_in_the_store(workdir, capsys, args):
+    assert main(["train", "epochs=1", "depth=2", "progress=false"]) == 0  # a store with a run
+    before = [r.info.run_id for r in _runs(workdir)]
+    capsys.readouterr()
+    assert main(args) == EXIT_USER_ERROR
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert [r.info.run_id for r in _runs(workdir)] == before
+
+
+BAD_STORES = [
+    ("sqlite://", ["in-memory"]),
+    ("sqlite:///:memory:", ["in-memory"]),
+    ("sqlite:///{dir}", ["is a folder"]),
+    ("sqlite:////proc/vgx-store.db", ["/proc/vgx-store.db"]),
+    ("sqlite:///{notdb}", ["not an SQLite database"]),
+]
+
+
+@pytest.mark.parametrize(("uri", "words"), BAD_STORES, ids=[u for u, _ in BAD_STORES])
+@pytest.mark.parametrize("command", ["train", "report", "ui"])
+def test_a_store_vgx_cannot_use_is_one_line_within_seconds(workdir, capsys, uri, words, command):
+    (workdir / "folder").mkdir()
+    (workdir / "notes.txt").write_text("not a database\n")
+    uri = uri.format(dir=workdir / "folder", notdb=workdir / "notes.txt")
+    args = {
+        "train": ["train", f"tracking.uri={uri}", "epochs=1"],
+        "report": ["report", "--uri", uri],
+        "ui": ["ui", "--no-browser", "--uri", uri],
+    }[command]
+    started = time.monotonic()
+    assert main(args) == EXIT_USER_ERROR
+    assert time.monotonic() - started < 5
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+
+
+@pytest.mark.parametrize("command", ["report", "ui"])
+def test_reading_a_store_that_is_not_there_creates_nothing(workdir, capsys, command):
+    missing = workdir / "nowhere.db"
+    args = ["report", "--uri"] if command == "report" else ["ui", "--no-browser", "--uri"]
+    assert main([*args, f"sqlite:///{missing}"]) == EXIT_USER_ERROR
+    assert "no such file" in capsys.readouterr().err
+    assert not missing.exists()
+    assert main([args[0], *args[1:], "ftp://x"]) == EXIT_USER_ERROR
+
+
+def test_a_relative_sqlite_path_is_a_store_beside_the_working_folder(workdir):
+    assert main(["train", "tracking.uri=sqlite:///relative.db", "epochs=1", "depth=2"]) == 0
+    client = MlflowClient(f"sqlite:///{workdir / 'relative.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("vgx").experiment_id])
+    assert run.data.tags["status"] == "finished"
+
+
+VALUES_OUT_OF_RANGE = [
+    ("seed=99999999999999999999", "seed"),
+    ("seed=-1", "seed"),
+    ("dataset.random_state=-1", "dataset.random_state"),
+    ("init.gain=1e308", "init.gain"),
+    ("init.bias=1e308", "init.bias"),
+    ("dataset.noise=inf", "dataset.noise"),
+    ("activation.slope=inf", "activation.slope"),
+    ("width=10000000", "needs about"),
+    ("width=30000", "needs about"),
+    ("depth=100000", "depth"),
+    ("tracking.experiment=" + "x" * 600, "at most 500"),
+]
+
+
+@pytest.mark.parametrize(
+    ("value", "word"), VALUES_OUT_OF_RANGE, ids=[v[:30] for v, _ in VALUES_OUT_OF_RANGE]
+)
+def test_values_training_cannot_honour_are_one_line_before_anything_runs(
+    workdir, capsys, value, word
+):
+    assert main(["train", value, "epochs=1"]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and word in err and "Traceback" not in err
+    assert _runs(workdir) == []
+
+
+def test_cuda_without_cuda_is_one_line(workdir, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    assert main(["train", "device=cuda", "epochs=1"]) == EXIT_USER_ERROR
+    assert "device='cuda'" in capsys.readouterr().err
+    assert _runs(workdir) == []
