@@ -26,6 +26,15 @@ class Interrupted(BaseException):
     launches the next one, and a stopped sweep must not go on."""
 
 
+class JobRefused(BaseException):
+    """A job's user-facing error on its way out of Hydra: a BaseException, so that Hydra's job
+    runner does not catch it and print its own line and the job's overrides beside vgx's."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        super().__init__(line)
+
+
 class UsageError(ValueError):
     """A mistake that is not about one config key (a missing run, an unreachable store)."""
 
@@ -35,9 +44,25 @@ def one_line(exc: BaseException) -> str | None:
     None (a bug keeps its traceback). The command line adds Hydra's and OmegaConf's."""
     if isinstance(exc, (ConfigError, UsageError)):
         return str(exc)
+    if _disk_full(exc):
+        return (
+            "the store's disk is full (no space left on the device): free some space; the run "
+            "was closed as failed with what had been written"
+        )
     if isinstance(exc, OSError) and exc.filename and exc.errno in WRITE_ERRNOS:
         return f"cannot write {exc.filename}: {exc.strerror}; choose a folder you can write to"
     unreachable = ("Connection refused", "Max retries exceeded", "Failed to establish")
     if type(exc).__name__ == "MlflowException" and any(u in str(exc) for u in unreachable):
         return "the MLflow tracking server stopped answering (connection refused); start it again"
     return None
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """No space left, as the OS or SQLite says it (SQLAlchemy and MLflow wrap SQLite's)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        if "database or disk is full" in str(exc) or "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -24,6 +24,7 @@ import os
 import queue
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -300,7 +301,9 @@ def serve(connection) -> None:  # noqa: ANN001 - a multiprocessing Connection
             from vgx.errors import one_line
 
             failed.add(token)
-            runs.pop(token, None)
+            recorder = runs.pop(token, None)
+            if recorder is not None:  # a full disk, a store gone: close it with what it has
+                _close_quietly(recorder, "failed")
             _reply(connection, Failed(token, one_line(exc), traceback.format_exc()))
 
 
@@ -333,9 +336,15 @@ def _reply(connection, message: Reply) -> None:  # noqa: ANN001
         connection.send(message)
 
 
-def _close_quietly(recorder) -> None:  # noqa: ANN001 - a vgx.store.tracking.RunRecorder
-    with contextlib.suppress(Exception):  # the store may be what failed; no one left to tell
-        recorder.finish("interrupted", {}, None)
+def _close_quietly(recorder, status: str = "interrupted") -> None:  # noqa: ANN001 - a RunRecorder
+    """Close a run whatever the store says; a full disk may refuse the first try (SQLite's
+    journal of the failed write is still there) and take the second."""
+    for attempt in range(3):
+        try:
+            recorder.finish(status, {}, None)
+            return
+        except Exception:  # noqa: BLE001 - the store may be what failed; no one left to tell
+            time.sleep(0.2 * (attempt + 1))
 
 
 # Signals that reach every process of a group: Ctrl-C from a terminal, SIGTERM from `timeout`,

@@ -26,9 +26,10 @@ FLUSH_EVERY_S = float(os.environ.get("VGX_FLUSH_SECONDS", "10"))
 # Tries of a write that SQLite refused as "database is locked" (backoff 0.05 s doubling up to 2 s).
 LOCKED_RETRIES = 12
 
-# A tracking server that does not answer: one retry, each request given up after this long.
+# A tracking server that does not answer: one retry, each request given up after this long
+# (a frozen server fails a command within about 15 s).
 HTTP_RETRIES = 1
-HTTP_TIMEOUT_S = 10
+HTTP_TIMEOUT_S = 6
 HEALTH_TIMEOUT_S = 3  # the /health check before a report reads a server
 
 # How long the first open of a new SQLite store waits for another process creating its tables.
@@ -382,7 +383,13 @@ class RunRecorder:
         Returns the seconds the figures took."""
         from mlflow.entities import RunTag
 
-        self.flush()
+        if status in ("failed", "interrupted"):  # the store may be what failed: close it anyway
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - what could not be written is lost; the run ends
+                self._pending = []
+        else:
+            self.flush()
         seconds = {}
         if figures is not None:
             clock = time.perf_counter()

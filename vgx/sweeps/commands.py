@@ -22,7 +22,7 @@ def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
     from omegaconf import OmegaConf
 
     from vgx.config import validate
-    from vgx.errors import Interrupted
+    from vgx.errors import Interrupted, JobRefused, one_line
     from vgx.sweeps.preflight import was_checked
 
     hydra_cfg = HydraConfig.get()
@@ -41,7 +41,13 @@ def _task(cfg) -> float:  # noqa: ANN001 - Hydra passes a DictConfig
     overrides = list(hydra_cfg.overrides.task)
     name = sweep_run_name(config.tracking.sweep_keys, overrides)
     uri = tracking_uri(config.tracking.uri)
-    outcome = run_experiment(config, resolved, output_dir, uri, name=name, overrides=overrides)
+    try:
+        outcome = run_experiment(config, resolved, output_dir, uri, name=name, overrides=overrides)
+    except Exception as exc:
+        line = one_line(exc)
+        if line is None:
+            raise
+        raise JobRefused(line) from exc
     sweep().done()
     sweep().write(summary(outcome, config))
     if outcome.result is not None and outcome.result.status == "interrupted":

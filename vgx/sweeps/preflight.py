@@ -124,9 +124,11 @@ def check_command_line(args: list[str], config_dir: Path) -> Plan:
         first = next(_job_overrides(overrides) if parsed.multirun else iter([overrides]))
         _check_hydra(parsed.config_name or "config", parsed, first)
     _check_device(plan.first)
-    from vgx.store.tracking import check_store, tracking_uri
+    from vgx.store.tracking import check_reachable, check_store, tracking_uri
 
-    check_store(tracking_uri(plan.first.tracking.uri))
+    uri = tracking_uri(plan.first.tracking.uri)
+    check_store(uri)
+    check_reachable(uri)  # a server that is down or frozen: one line before anything trains
     return plan
 
 
