@@ -267,3 +267,47 @@ def test_cuda_without_cuda_is_one_line(workdir, capsys):
     assert main(["train", "device=cuda", "epochs=1"]) == EXIT_USER_ERROR
     assert "device='cuda'" in capsys.readouterr().err
     assert _runs(workdir) == []
+
+
+def test_a_tracking_server_that_does_not_answer_is_one_line_before_training(workdir, capsys):
+    import socket
+
+    with socket.socket() as frozen:  # accepts connections, answers nothing: a stopped server
+        frozen.bind(("127.0.0.1", 0))
+        frozen.listen()
+        uri = f"http://127.0.0.1:{frozen.getsockname()[1]}"
+        started = time.monotonic()
+        assert main(["train", f"tracking.uri={uri}", "epochs=1"]) == EXIT_USER_ERROR
+        assert time.monotonic() - started < 15
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and uri in err and "cannot be reached" in err
+    assert not (workdir / "outputs" / "runs").exists()  # nothing trained
+
+
+@pytest.mark.slow
+def test_a_full_disk_closes_the_run_as_failed_in_one_line(tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(small)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        uri = f"sqlite:///{small / 'mlflow.db'}"
+        done = subprocess.run(
+            [VGX, "train", f"tracking.uri={uri}", "epochs=3000"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == EXIT_USER_ERROR
+        assert done.stderr.strip().splitlines() == [
+            line for line in done.stderr.strip().splitlines() if "disk is full" in line
+        ]
+        client = mlflow_client(uri)
+        (run,) = client.search_runs([client.get_experiment_by_name("vgx").experiment_id])
+        assert (run.info.status, run.data.tags["status"]) == ("FAILED", "failed")
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

@@ -61,6 +61,7 @@ def test_in_process_run_records_every_metric_param_tag_and_artifact(
     assert figures == {
         "figures/loss_curves.png",
         "figures/grad_norm_heatmap.png",
+        "figures/gradient_lines.png",
         "figures/first_layer_weight_change.png",
     }
 
