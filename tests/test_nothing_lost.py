@@ -3,6 +3,7 @@ runs left RUNNING by a dead process, refused command lines, stores vgx cannot us
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -310,4 +311,69 @@ def test_a_full_disk_closes_the_run_as_failed_in_one_line(tmp_path):
         (run,) = client.search_runs([client.get_experiment_by_name("vgx").experiment_id])
         assert (run.info.status, run.data.tags["status"]) == ("FAILED", "failed")
     finally:
-        subprocess.run(["umount", str(small)], check=False)
+        subprocess.run(["umount", "-l", str(small)], check=False)  # the store is open here
+
+
+@pytest.mark.slow
+def test_a_tracking_server_frozen_mid_run_fails_the_command_in_one_line(tmp_path):
+    """A real `mlflow server` on 127.0.0.1, frozen (SIGSTOP to its whole group) while a run
+    records into it: vgx gives up within the stated timeouts, in one line."""
+    from vgx.store.ui import free_port
+
+    port = free_port("127.0.0.1")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+        + ["--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                import urllib.request
+
+                with urllib.request.urlopen(uri + "/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.skip("mlflow server did not start within 90 s")
+        env = {**os.environ, "VGX_FLUSH_SECONDS": "1"}
+        run = subprocess.Popen(
+            [VGX, "train", f"tracking.uri={uri}", "epochs=100000"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        client = mlflow_client(uri)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # until the run's epochs reach the server
+            runs = (
+                client.search_runs([client.get_experiment_by_name("vgx").experiment_id])
+                if (client.get_experiment_by_name("vgx"))
+                else []
+            )
+            if runs and client.get_metric_history(runs[0].info.run_id, "loss/train"):
+                break
+            time.sleep(1)
+        os.killpg(server.pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        _, err = run.communicate(timeout=120)
+        waited = time.monotonic() - frozen
+        print(f"frozen server: vgx exited {waited:.1f} s after the freeze")
+        assert run.returncode == EXIT_USER_ERROR
+        assert waited < 45, waited
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "tracking server" in lines[0], err
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGCONT)
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)

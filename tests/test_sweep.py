@@ -163,7 +163,7 @@ def test_submitit_jobs_in_their_own_processes_join_the_sweep(workdir):
     uri = _uri(workdir)
     (parent,) = _runs(uri, **{"vgx.kind": "sweep"})
     children = _runs(uri, **{"mlflow.parentRunId": parent.info.run_id})
-    assert sorted(c.info.run_name for c in children) == ["depth=2", "depth=3"]
+    assert sorted(c.info.run_name for c in children) == ["d2", "d3"]
 
 
 @pytest.mark.slow
@@ -196,7 +196,8 @@ def test_the_vgx_command_leaves_a_batched_sweep_whole_when_it_exits_fast(workdir
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.rstrip().splitlines()[-1].startswith("vgx: sweep ")  # flushed before exit
+    last = done.stdout.rstrip().splitlines()[-2:]  # flushed before exit
+    assert last[0].startswith("vgx: sweep ") and last[1].startswith("vgx: report page ")
     uri = _uri(workdir)
     (parent,) = _runs(uri, **{"vgx.kind": "sweep"})
     children = _runs(uri, **{"mlflow.parentRunId": parent.info.run_id})

@@ -51,10 +51,27 @@ def one_line(exc: BaseException) -> str | None:
         )
     if isinstance(exc, OSError) and exc.filename and exc.errno in WRITE_ERRNOS:
         return f"cannot write {exc.filename}: {exc.strerror}; choose a folder you can write to"
-    unreachable = ("Connection refused", "Max retries exceeded", "Failed to establish")
-    if type(exc).__name__ == "MlflowException" and any(u in str(exc) for u in unreachable):
+    if server_gone(exc) and any(t in str(exc) for t in TIMED_OUT):
+        return (
+            "the MLflow tracking server stopped answering (no reply within its timeout: frozen "
+            "or overloaded); the run was closed where the server still took it"
+        )
+    if server_gone(exc):
         return "the MLflow tracking server stopped answering (connection refused); start it again"
     return None
+
+
+# How requests say that a server took a connection and never answered, or refused it.
+TIMED_OUT = ("Read timed out", "timed out", "ReadTimeout")
+UNREACHABLE = ("Connection refused", "Max retries exceeded", "Failed to establish")
+
+
+def server_gone(exc: BaseException) -> bool:
+    """A tracking server that refuses connections or does not answer: writing more to it
+    (closing a run) would only wait for its timeouts again."""
+    return type(exc).__name__ == "MlflowException" and any(
+        sign in str(exc) for sign in (*TIMED_OUT, *UNREACHABLE)
+    )
 
 
 def _disk_full(exc: BaseException) -> bool:

@@ -298,12 +298,12 @@ def serve(connection) -> None:  # noqa: ANN001 - a multiprocessing Connection
         try:
             _handle(message, runs, connection)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the trainer
-            from vgx.errors import one_line
+            from vgx.errors import one_line, server_gone
 
             failed.add(token)
             recorder = runs.pop(token, None)
-            if recorder is not None:  # a full disk, a store gone: close it with what it has
-                _close_quietly(recorder, "failed")
+            if recorder is not None and not server_gone(exc):  # a full disk: close the run
+                _close_quietly(recorder, "failed")  # (a server gone: the next command will)
             _reply(connection, Failed(token, one_line(exc), traceback.format_exc()))
 
 
@@ -339,7 +339,8 @@ def _reply(connection, message: Reply) -> None:  # noqa: ANN001
 def _close_quietly(recorder, status: str = "interrupted") -> None:  # noqa: ANN001 - a RunRecorder
     """Close a run whatever the store says; a full disk may refuse the first try (SQLite's
     journal of the failed write is still there) and take the second."""
-    for attempt in range(3):
+    attempts = 3 if recorder.uri.startswith("sqlite") else 1
+    for attempt in range(attempts):
         try:
             recorder.finish(status, {}, None)
             return
