@@ -106,6 +106,7 @@ class TrackingConfig:
     experiment: str = "vgx"  # MLflow experiment the run is filed under
     parent_run_id: str | None = None  # set by `vgx train -m` for every job: the sweep's parent run
     sweep_keys: list[str] = field(default_factory=list)  # the swept keys: they name child runs
+    every: int = 1  # send MLflow every N-th epoch's metrics (always 0 and the last): smaller stores
 
 
 @dataclass
@@ -294,6 +295,7 @@ def validate(cfg: TrainConfig) -> None:
     if not 0 <= cfg.seed <= SEED_LIMIT:
         raise ConfigError("seed", cfg.seed, f"a whole number in 0 … {SEED_LIMIT}")
     _choice("device", cfg.device, DEVICES)
+    _at_least("tracking.every", cfg.tracking.every, 1)
     if not cfg.tracking.experiment.strip():
         raise ConfigError("tracking.experiment", cfg.tracking.experiment, "a non-empty name")
     if len(cfg.tracking.experiment) > EXPERIMENT_NAME_LIMIT:

@@ -43,7 +43,8 @@ def run_experiment(
     progress = RunProgress(cfg.epochs, cfg.progress)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        recorder.log_epoch(epoch, metrics)
+        if recorded_epoch(epoch, cfg.epochs, cfg.tracking.every):
+            recorder.log_epoch(epoch, metrics)
         progress(epoch, metrics)
 
     try:
@@ -63,6 +64,12 @@ def run_experiment(
     _close_run(recorder, cfg, resolved, output_dir, name, result, seconds, ended_ms)
     val_loss = result.history[-1]["loss/val"] if result.history else float("nan")
     return RunOutcome(recorder.run_id, name, result, val_loss)
+
+
+def recorded_epoch(epoch: int, epochs: int, every: int) -> bool:
+    """Whether MLflow gets this epoch's metrics under `tracking.every`: every N-th epoch, always
+    epoch 0 and the last (history.csv keeps every epoch whatever N is)."""
+    return epoch % every == 0 or epoch == epochs
 
 
 def now_ms() -> int:
@@ -116,7 +123,10 @@ def _close_run(
             artifacts / "figures",
             result.final.get("loss/constant"),
         )
-    recorder.log_epoch(len(result.history) - 1, dict(result.final))
+    last = len(result.history) - 1
+    if result.history and not recorded_epoch(last, cfg.epochs, cfg.tracking.every):
+        recorder.log_epoch(last, result.history[-1])  # a run that stopped early: its last epoch
+    recorder.log_epoch(last, dict(result.final))
     end_tags = {"mlflow.note.content": description(name, result, cfg)}
     if result.diverged_epoch is not None:
         end_tags["diverged_epoch"] = str(result.diverged_epoch)
@@ -162,7 +172,8 @@ def record_trained(
     parent = cfg.tracking.parent_run_id
     recorder.start(name, run_params(resolved), tags, parent=parent, started_ms=result.started_ms)
     for epoch, metrics in enumerate(result.history):
-        recorder.log_epoch(epoch, metrics)
+        if recorded_epoch(epoch, cfg.epochs, cfg.tracking.every):
+            recorder.log_epoch(epoch, metrics)
     seconds = {"tracking": time.perf_counter() - clock, **result.seconds}
     _close_run(recorder, cfg, resolved, output_dir, name, result, seconds, result.ended_ms)
     val_loss = result.history[-1]["loss/val"] if result.history else float("nan")
