@@ -81,3 +81,24 @@ def test_other_stores_keep_log_batch(tmp_path) -> None:  # noqa: ANN001
             store = object()
 
     assert SqliteMetricWriter.for_client(NotSql()) is None
+
+
+def test_a_schema_it_does_not_know_falls_back_to_log_batch_with_one_warning(
+    store_uri, monkeypatch, capsys
+):
+    from vgx.store import sql_metrics
+
+    client = mlflow_client(store_uri)
+    assert SqliteMetricWriter.for_client(client) is not None
+    monkeypatch.setattr(sql_metrics, "COLUMNS", (*sql_metrics.COLUMNS, "renamed_column"))
+    assert SqliteMetricWriter.for_client(client) is None
+    assert SqliteMetricWriter.for_client(client) is None
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "renamed_column" in err[0] and "log_batch" in err[0]
+    recorder = RunRecorder(store_uri, "vgx")  # and a run still records every value
+    run_id = recorder.start("fallback", {}, {})
+    assert recorder._sqlite is None
+    recorder.log_epoch(0, {"loss/train": 0.5})
+    recorder.log_epoch(1, {"loss/train": 0.25})
+    recorder.finish("finished", {}, None)
+    assert [m.value for m in client.get_metric_history(run_id, "loss/train")] == [0.5, 0.25]

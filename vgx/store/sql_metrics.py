@@ -39,6 +39,13 @@ class SqliteMetricWriter:
             return None
         if not isinstance(store, SqlAlchemyStore) or store.engine.dialect.name != "sqlite":
             return None
+        unknown = _unrecognised_schema(store)
+        if unknown:
+            _warn_once(
+                f"vgx: warning: MLflow's metric tables are not as vgx knows them ({unknown}); "
+                "writing metrics through MLflow's log_batch (slower, same values)"
+            )
+            return None
         return cls(store)
 
     def write(self, run_id: str, metrics: Sequence) -> None:  # mlflow.entities.Metric
@@ -93,6 +100,41 @@ CACHE_KIB = 65536
 # A row's fields, in the order the rows are built: MLflow's column names.
 COLUMNS = ("run_uuid", "key", "value", "timestamp", "step", "is_nan")
 KEY, VALUE, TIMESTAMP, STEP = 1, 2, 3, 4
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(line: str) -> None:
+    import sys
+
+    if line not in _warned:
+        _warned.add(line)
+        print(line, file=sys.stderr)
+
+
+def _unrecognised_schema(store) -> str | None:  # noqa: ANN001 - MLflow's SqlAlchemyStore
+    """What differs from the tables this writer was checked against (tests compare its rows with
+    log_batch's), or None: a column it writes missing from MLflow's model or from the file, or
+    a table renamed. An MLflow release that changes them falls back to log_batch."""
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
+
+    for model, expected in ((SqlMetric, "metrics"), (SqlLatestMetric, "latest_metrics")):
+        table = model.__table__
+        if table.name != expected:
+            return f"table {expected} is now {table.name}"
+        missing = set(COLUMNS) - set(table.columns.keys())
+        if missing:
+            return f"{expected} has no column {', '.join(sorted(missing))}"
+        with store.engine.connect() as connection:
+            stored = {
+                row[1] for row in connection.exec_driver_sql(f"PRAGMA table_info({expected})")
+            }
+        if stored and set(COLUMNS) - stored:
+            return (
+                f"the store's {expected} has no column {', '.join(sorted(set(COLUMNS) - stored))}"
+            )
+    return None
 
 
 def _order(row: tuple) -> tuple:
