@@ -141,6 +141,22 @@ def test_a_sweep_parent_shows_its_runs_table_and_headline_numbers(workdir, capsy
     assert "d3,s1" in text  # the runs table
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert "report/report.html" in artifacts
+    # a child draws no figures of its own; `vgx report --run` draws them on demand
+    child = children[0]
+    assert client.list_artifacts(child.info.run_id, "figures") == []
+    assert "vgx report --run" in child.data.tags["mlflow.note.content"]
+    assert main(["report", "--run", child.info.run_id]) == 0
+    drawn = {a.path for a in client.list_artifacts(child.info.run_id, "figures")}
+    assert {"figures/gradient_lines.png", "figures/loss_curves.png"} <= drawn
+
+
+def test_a_sweep_child_draws_its_figures_when_asked(workdir):
+    args = ["train", "-m", "depth=2,3", "epochs=2", "tracking.run_figures=true"]
+    assert main([*args, "progress=false"]) == 0
+    client = MlflowClient(_uri(workdir))
+    runs = client.search_runs([client.get_experiment_by_name("vgx").experiment_id])
+    children = [r for r in runs if r.data.tags.get("vgx.kind") != "sweep"]
+    assert all(len(client.list_artifacts(c.info.run_id, "figures")) == 4 for c in children)
 
 
 def test_a_study_parent_carries_its_verdict(workdir):

@@ -107,6 +107,8 @@ class TrackingConfig:
     parent_run_id: str | None = None  # set by `vgx train -m` for every job: the sweep's parent run
     sweep_keys: list[str] = field(default_factory=list)  # the swept keys: they name child runs
     every: int = 1  # send MLflow every N-th epoch's metrics (always 0 and the last): smaller stores
+    # a run's own figures: null = a single run's yes, a sweep child's no (`vgx report --run ID`)
+    run_figures: bool | None = None
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pandas as pd
 
 from vgx.analysis.page import write_page
 from vgx.analysis.report import reports_root, write_report
-from vgx.analysis.runs import Runs, latest_sweep, load_runs
+from vgx.analysis.runs import Runs, latest_sweep, load_run, load_runs
 from vgx.errors import UsageError
 
 # MLflow keeps at most 8,000 characters of a tag; a description stays well under it.
@@ -107,6 +107,26 @@ def write_sweep_report(
     return write_full_report(runs, reports_root(workdir) / name, title, study)
 
 
+def draw_run_figures(uri: str, run_id: str) -> int:
+    """`vgx report --run ID`: the run's own figures, drawn from its history.csv, into
+    outputs/reports/run-ID/figures and the run's artifacts under figures/."""
+    from vgx.store.run_figures import run_figures
+    from vgx.store.tracking import log_folder
+
+    run, history = load_run(uri, run_id)
+    depth = int(run.data.params.get("depth", "0"))
+    folder = reports_root() / f"run-{run.info.run_id[:8]}" / "figures"
+    rows = history.to_dict("records")
+    paths = run_figures(
+        rows, depth, run.info.run_name, folder, run.data.metrics.get("loss/constant")
+    )
+    log_folder(uri, run.info.run_id, folder, "figures")
+    print(f"vgx report: {len(paths)} figures of run {run.info.run_name} ({run.info.run_id})")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
 def report_command(args: list[str]) -> int:
     from vgx.store.tracking import check_store, describe_parent, log_folder, tracking_uri
 
@@ -118,6 +138,9 @@ def report_command(args: list[str]) -> int:
     parser.add_argument("--filter", help="an MLflow filter string, e.g. \"params.depth = '9'\"")
     parser.add_argument("--name", help="report folder under outputs/reports/")
     parser.add_argument("--uri", help="tracking store (default: as `vgx train`)")
+    parser.add_argument(
+        "--run", help="draw one run's own figures into its artifacts (a sweep's child has none)"
+    )
     parser.add_argument(
         "--study", help="also judge the runs as this study (see `vgx study --list`)"
     )
@@ -131,6 +154,8 @@ def report_command(args: list[str]) -> int:
             )
     uri = tracking_uri(parsed.uri)
     check_store(uri, must_exist=True)
+    if parsed.run:
+        return draw_run_figures(uri, parsed.run)
     sweep = parsed.sweep
     if sweep == "latest" or not (sweep or parsed.experiment or parsed.filter):
         sweep = latest_sweep(uri)

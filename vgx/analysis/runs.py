@@ -94,6 +94,20 @@ def load_runs(
     return Runs(table, histories, varied_keys(table))
 
 
+def load_run(uri: str, run_id: str) -> tuple[object, pd.DataFrame]:
+    """One run (MLflow's Run) and its per-epoch history."""
+    from vgx.store.tracking import find_run
+
+    client = _client(uri)
+    run = find_run(client, run_id)
+    if run is None:
+        raise UsageError(f"--run={run_id}: no such run in {uri}")
+    history = _history(client, run.info.run_id, run.info.artifact_uri)
+    if history.empty:
+        raise UsageError(f"--run={run_id}: the run has no history.csv (it failed before training)")
+    return run, history
+
+
 def _history(client, run_id: str, artifact_uri: str) -> pd.DataFrame:  # noqa: ANN001
     """The run's per-epoch metrics, from its history.csv artifact: read in place where the
     artifacts are local files (a download through MLflow took ~30 ms a run), else downloaded."""

@@ -66,6 +66,15 @@ def run_experiment(
     return RunOutcome(recorder.run_id, name, result, val_loss)
 
 
+def draws_figures(cfg: TrainConfig) -> bool:
+    """A single run draws its own figures when it ends; a sweep's children leave them to the
+    sweep's report (its figures compare them) and to `vgx report --run ID`: drawing four PNGs
+    a run was most of a batched sweep's recording (README, Performance)."""
+    if cfg.tracking.run_figures is not None:
+        return cfg.tracking.run_figures
+    return cfg.tracking.parent_run_id is None
+
+
 def recorded_epoch(epoch: int, epochs: int, every: int) -> bool:
     """Whether MLflow gets this epoch's metrics under `tracking.every`: every N-th epoch, always
     epoch 0 and the last (history.csv keeps every epoch whatever N is)."""
@@ -115,7 +124,7 @@ def _close_run(
     (artifacts / "config.yaml").write_text(config_yaml(resolved))
     write_history(result.history, artifacts / "history.csv")
     figures = None
-    if result.history:
+    if result.history and draws_figures(cfg):
         figures = RunFigures(
             result.history,
             cfg.depth,
@@ -127,7 +136,7 @@ def _close_run(
     if result.history and not recorded_epoch(last, cfg.epochs, cfg.tracking.every):
         recorder.log_epoch(last, result.history[-1])  # a run that stopped early: its last epoch
     recorder.log_epoch(last, dict(result.final))
-    end_tags = {"mlflow.note.content": description(name, result, cfg)}
+    end_tags = {"mlflow.note.content": description(name, result, cfg, figures is not None)}
     if result.diverged_epoch is not None:
         end_tags["diverged_epoch"] = str(result.diverged_epoch)
     spent = recorder.finish(result.status, end_tags, artifacts, figures, ended_ms=ended_ms)

@@ -66,7 +66,7 @@ def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
     return "\n".join(lines)
 
 
-def description(name: str, result: TrainResult, cfg: TrainConfig) -> str:
+def description(name: str, result: TrainResult, cfg: TrainConfig, figures: bool = True) -> str:
     """The run's description in MLflow (Markdown): its summary and a key to the metrics."""
     first = result.history[0] if result.history else {}
     last = result.history[-1] if result.history else {}
@@ -96,4 +96,9 @@ def description(name: str, result: TrainResult, cfg: TrainConfig) -> str:
         "",
         METRIC_KEY,
     ]
+    if not figures:
+        lines.append(
+            "This run's own figures were not drawn (a sweep's child): `vgx report --run "
+            "RUN_ID` draws them into its artifacts; the sweep's report compares every run."
+        )
     return "\n".join(lines)
