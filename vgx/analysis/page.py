@@ -49,7 +49,7 @@ STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em aut
 color:#222}table{border-collapse:collapse;font-size:.85em;margin:1em 0}td,th{border:1px solid #ccc;
 padding:.2em .5em;text-align:right}th{background:#f3f3f3}figure{margin:2em 0}img{max-width:100%}
 figcaption{color:#444;margin-top:.3em}.holds{color:#1a7f37}.fails{color:#b42318}.mixed{color:#9a6700}
-.outcome{font-size:1.3em;font-weight:bold}"""
+.outcome{font-size:1.3em;font-weight:bold}.wide{overflow-x:auto}"""
 
 
 def write_page(
@@ -78,7 +78,8 @@ def write_page(
             verdict["rows"].to_html(index=False, border=0, na_rep="–"),
         ]
     parts.append(f"<h2>Runs ({len(table)})</h2>")
-    parts.append(table.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.4g}"))
+    runs = table.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.4g}")
+    parts.append(f"<div class='wide'>{runs}</div>")  # many columns: it scrolls, the page not
     figures = sorted((folder / "figures").glob("*.png"))
     if figures:
         parts.append("<h2>Figures</h2>")
