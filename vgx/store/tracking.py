@@ -116,6 +116,8 @@ def check_store(uri: str, must_exist: bool = False) -> None:
             raise UsageError(f"store {uri!r}: cannot read {path} ({exc.strerror})") from None
         if header and header != SQLITE_HEADER:
             raise UsageError(f"store {uri!r}: {path} is not an SQLite database")
+        if not must_exist and not os.access(path, os.W_OK):
+            raise UsageError(f"store {uri!r}: cannot write {path} (permission denied)")
         return
     if must_exist:
         raise UsageError(f"store {uri!r}: no such file; nothing has been recorded there")
