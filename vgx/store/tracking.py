@@ -121,15 +121,24 @@ def check_store(uri: str, must_exist: bool = False) -> None:
         return
     if must_exist:
         raise UsageError(f"store {uri!r}: no such file; nothing has been recorded there")
-    existing = path.parent
+    reason = why_not_creatable(path.parent)
+    if reason is not None:
+        raise UsageError(f"store {uri!r}: cannot create {path} ({reason})")
+
+
+def why_not_creatable(folder: Path) -> str | None:
+    """Why `folder` (or what is missing of it) could not be made here, or None: a folder made
+    and removed in its nearest existing ancestor, as root's permissions and /proc say it."""
+    existing = folder.absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
+    if not existing.is_dir():
+        return "Not a directory"
     try:
-        if not existing.is_dir():
-            raise NotADirectoryError(20, "Not a directory")
         Path(tempfile.mkdtemp(dir=existing, prefix=".vgx-check-")).rmdir()
     except OSError as exc:
-        raise UsageError(f"store {uri!r}: cannot create {path} ({exc.strerror})") from None
+        return exc.strerror
+    return None
 
 
 def artifact_root(uri: str) -> str | None:

@@ -172,11 +172,11 @@ def _check_device(cfg) -> None:  # noqa: ANN001 - a TrainConfig
 def _check_hydra(config_name: str, parsed, first_job: list[str]) -> None:  # noqa: ANN001
     """Hydra's own choices (a launcher, a sweeper) and the output folder, checked before the
     sweep's parent run is made: a refused command line leaves nothing in the store."""
-    import tempfile
-
     import hydra.core.utils  # noqa: F401 - registers the ${now:…} resolver
     from hydra import compose
     from omegaconf import OmegaConf
+
+    from vgx.store.tracking import why_not_creatable
 
     hydra_overrides = [o for o in parsed.overrides if o.lstrip("+~").startswith("hydra")]
     cfg = compose(config_name, overrides=first_job + hydra_overrides, return_hydra_config=True)
@@ -185,15 +185,9 @@ def _check_hydra(config_name: str, parsed, first_job: list[str]) -> None:  # noq
         folder = Path(str(OmegaConf.select(cfg, key)))
     except Exception:  # noqa: BLE001 - an interpolation only a running Hydra can resolve
         return
-    existing = folder.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    try:
-        Path(tempfile.mkdtemp(dir=existing, prefix=".vgx-check-")).rmdir()
-    except OSError as exc:
-        raise ConfigError(
-            key, str(folder), f"a folder vgx can create (cannot create it: {exc.strerror})"
-        ) from None
+    reason = why_not_creatable(folder)
+    if reason is not None:
+        raise ConfigError(key, str(folder), f"a folder vgx can create (cannot create it: {reason})")
 
 
 def _first_line(text: str) -> str:
