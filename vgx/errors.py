@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import errno
+import signal
 
 EXIT_USER_ERROR = 2  # a mistake in what the user asked for: one line said, nothing lost
 EXIT_INTERRUPTED = 130  # stopped by a signal, what was measured kept (128 + SIGINT)
+
+# Signals that stop a command and reach every process of its group: Ctrl-C from a terminal,
+# SIGTERM from `timeout`, systemd, SLURM's time limit or `kill -- -PGID`, SIGHUP from a closed
+# terminal (Ctrl-C first).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 # OSErrors that mean "this output path cannot be made or written": a user's choice, not a bug.
 WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from vgx.errors import STOP_SIGNALS
 from vgx.store.messages import (
     Call,
     Failed,
@@ -259,8 +260,8 @@ class BackgroundRecorder:
 
 def serve(connection) -> None:  # noqa: ANN001 - a multiprocessing Connection
     """The recording process: runs open, closed, and failed as the training process says."""
-    for name in STOP_SIGNALS:  # the trainer decides how its runs end; its exit ends this process
-        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    for sig in STOP_SIGNALS:  # the trainer decides how its runs end; its exit ends this process
+        signal.signal(sig, signal.SIG_IGN)
     inbox: queue.Queue = queue.Queue()
 
     def read() -> None:  # drains the pipe while MLflow imports, so the trainer never waits
@@ -348,11 +349,6 @@ def _close_quietly(recorder, status: str = "interrupted") -> None:  # noqa: ANN0
             time.sleep(0.2 * (attempt + 1))
 
 
-# Signals that reach every process of a group: Ctrl-C from a terminal, SIGTERM from `timeout`,
-# systemd, SLURM's time limit or `kill -- -PGID`, SIGHUP from a closed terminal.
-STOP_SIGNALS = tuple(name for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
 class _ctrl_c_ignored:  # noqa: N801 - used as a context manager
     """A signal to the whole group reaches the recorder too: it leaves the stop to the trainer,
     which then closes its runs through it; when the trainer is gone, the recorder closes what
@@ -361,12 +357,10 @@ class _ctrl_c_ignored:  # noqa: N801 - used as a context manager
 
     def __enter__(self) -> None:
         try:
-            self._old = {
-                name: signal.signal(getattr(signal, name), signal.SIG_IGN) for name in STOP_SIGNALS
-            }
+            self._old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
         except ValueError:  # not the main thread
             self._old = {}
 
     def __exit__(self, *exc: object) -> None:
-        for name, old in self._old.items():
-            signal.signal(getattr(signal, name), old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)

@@ -145,14 +145,6 @@ def _stop(server: subprocess.Popen) -> None:
         server.wait()
 
 
-class _Stopped(Exception):
-    """SIGTERM or SIGHUP reached `vgx ui`: stop the server as Ctrl-C does."""
-
-
-def _raise_stopped(signum: int, frame: object) -> None:
-    raise _Stopped
-
-
 def serve(args: list[str]) -> int:
     parsed = ui_arguments(args)
     if parsed.host not in LOOPBACK:
@@ -171,9 +163,6 @@ def serve(args: list[str]) -> int:
     where = landing(uri)
     host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
     base = f"http://{host}:{parsed.port}"
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _raise_stopped)
     # MLflow's log lines go to a file (named when it fails), vgx's lines to the terminal
     log_path = Path(tempfile.gettempdir()) / f"vgx-ui-{parsed.port}.log"
     log = open(log_path, "w")  # noqa: SIM115 - the server writes to it until it stops
@@ -210,7 +199,7 @@ def serve(args: list[str]) -> int:
             webbrowser.open(url)
         server.wait()
         return 0 if server.returncode in (0, -signal.SIGTERM) else server.returncode
-    except (KeyboardInterrupt, _Stopped):
+    except KeyboardInterrupt:  # Ctrl-C, and SIGTERM or SIGHUP, which `vgx` turns into it
         return 0
     finally:
         _stop(server)

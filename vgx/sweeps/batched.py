@@ -250,7 +250,7 @@ def _start_worker(parent: int) -> None:
     import signal
     import threading
 
-    from vgx.sweeps.signals import STOP_SIGNALS
+    from vgx.errors import STOP_SIGNALS
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)

@@ -8,10 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-# What `timeout`, systemd, SLURM's time limit, `kill -- -PGID` and a closed terminal send.
-STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
+from vgx.errors import STOP_SIGNALS
 
 
 def _as_ctrl_c(signum: int, frame: object) -> None:
