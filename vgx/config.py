@@ -199,15 +199,20 @@ EXPERIMENT_NAME_LIMIT = 500  # MLflow refuses longer experiment names
 INPUT_FEATURES = {"digits": 64}  # the other data sets are points in the plane
 
 
-def memory_estimate(cfg: TrainConfig) -> int:
+def run_bytes(cfg: TrainConfig, n_in: int, n_out: int, n_examples: int) -> int:
     """Bytes one run needs while it trains, roughly: its parameters with their gradients,
     optimizer state and snapshots (×8), and the activations of the largest pass (all examples,
     kept for backward: ×3), in float32."""
-    n_in = INPUT_FEATURES.get(cfg.dataset.name, 2)
-    n_examples = DIGITS_IMAGES if cfg.dataset.name == "digits" else cfg.dataset.n_samples
-    dims = [n_in] + [cfg.width] * (cfg.depth - 1) + [10]
+    dims = [n_in] + [cfg.width] * (cfg.depth - 1) + [n_out]
     parameters = sum(a * b + 2 * b for a, b in zip(dims[:-1], dims[1:], strict=True))
     return 4 * (8 * parameters + 3 * n_examples * sum(dims))
+
+
+def memory_estimate(cfg: TrainConfig) -> int:
+    """`run_bytes` before the data is loaded: its size from the config, ten outputs at most."""
+    n_in = INPUT_FEATURES.get(cfg.dataset.name, 2)
+    n_examples = DIGITS_IMAGES if cfg.dataset.name == "digits" else cfg.dataset.n_samples
+    return run_bytes(cfg, n_in, 10, n_examples)
 
 
 def available_memory() -> int | None:

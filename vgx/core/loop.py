@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 import torch
 
-from vgx.config import BOOKKEEPING_KEYS, TrainConfig
+from vgx.config import BOOKKEEPING_KEYS, TrainConfig, run_bytes
 from vgx.core import probes
 from vgx.core.data import Splits, load
 from vgx.core.network import Architecture, Network, layer_sizes, output_units
@@ -67,12 +67,8 @@ def stack_key(cfg: TrainConfig) -> str:
 
 
 def bytes_per_run(cfg: TrainConfig, n_features: int, n_examples: int) -> int:
-    """Memory one run adds to a stack: parameters with their gradients, optimizer state and
-    snapshots (×8), and the activations of the largest forward pass kept for backward (×3)."""
-    dims = layer_sizes(n_features, 1, cfg.depth, cfg.width)
-    parameters = sum(a * b + 2 * b for a, b in zip(dims[:-1], dims[1:], strict=True))
-    activations = n_examples * sum(dims) * 3
-    return 4 * (8 * parameters + activations)
+    """Memory one run adds to a stack (`run_bytes`, with the data's own sizes)."""
+    return run_bytes(cfg, n_features, 1, n_examples)
 
 
 def step_multiply_adds(cfg: TrainConfig, n_features: int, n_outputs: int, runs: int = 1) -> int:
