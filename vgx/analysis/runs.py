@@ -35,17 +35,12 @@ def _client(uri: str):
 
 
 def latest_sweep(uri: str) -> str | None:
+    from vgx.store.tracking import latest_sweep_run
+
     client = _client(uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
-    if not experiments:
-        return None
-    found = client.search_runs(
-        experiments,
-        filter_string="tags.`vgx.kind` = 'sweep'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return found[0].info.run_id if found else None
+    found = latest_sweep_run(client, experiments) if experiments else None
+    return found.info.run_id if found else None
 
 
 def load_runs(

@@ -500,6 +500,17 @@ def log_folder(uri: str, run_id: str, folder: Path, artifact_path: str = "report
     mlflow_client(uri).log_artifacts(run_id, str(folder), artifact_path)
 
 
+def latest_sweep_run(client, experiment_ids: list[str]):  # noqa: ANN001, ANN201 - MLflow's
+    """The sweep parent run that started last in these experiments, or None."""
+    found = client.search_runs(
+        experiment_ids,
+        filter_string="tags.`vgx.kind` = 'sweep'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return found[0] if found else None
+
+
 def find_run(client, run_id: str):  # noqa: ANN001, ANN201 - an MlflowClient, an MLflow Run
     """The run, or None where the store has none of that id."""
     from mlflow.exceptions import MlflowException

@@ -76,7 +76,7 @@ class Landing:
 
 def landing(uri: str) -> Landing:
     """The experiment whose run started last, and its latest sweep's parent run."""
-    from vgx.store.tracking import mlflow_client
+    from vgx.store.tracking import latest_sweep_run, mlflow_client
 
     client = mlflow_client(uri)
     experiments = client.search_experiments()
@@ -88,15 +88,10 @@ def landing(uri: str) -> Landing:
         return Landing(None, None)
     experiment_id = latest[0].info.experiment_id
     name = next(e.name for e in experiments if e.experiment_id == experiment_id)
-    sweeps = client.search_runs(
-        [experiment_id],
-        filter_string="tags.`vgx.kind` = 'sweep'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not sweeps:
+    sweep = latest_sweep_run(client, [experiment_id])
+    if sweep is None:
         return Landing(experiment_id, name)
-    return Landing(experiment_id, name, sweeps[0].info.run_id, sweeps[0].info.run_name)
+    return Landing(experiment_id, name, sweep.info.run_id, sweep.info.run_name)
 
 
 def port_in_use(host: str, port: int) -> bool:
