@@ -59,12 +59,12 @@ def one_line(exc: BaseException) -> str | None:
         )
     if isinstance(exc, OSError) and exc.filename and exc.errno in WRITE_ERRNOS:
         return f"cannot write {exc.filename}: {exc.strerror}; choose a folder you can write to"
-    if server_gone(exc) and any(t in str(exc) for t in TIMED_OUT):
-        return (
-            "the MLflow tracking server stopped answering (no reply within its timeout: frozen "
-            "or overloaded); the run was closed where the server still took it"
-        )
     if server_gone(exc):
+        if any(sign in str(exc) for sign in TIMED_OUT):
+            return (
+                "the MLflow tracking server stopped answering (no reply within its timeout: "
+                "frozen or overloaded); the run was closed where the server still took it"
+            )
         return "the MLflow tracking server stopped answering (connection refused); start it again"
     return None
 

@@ -394,13 +394,12 @@ class RunRecorder:
         Returns the seconds the figures took."""
         from mlflow.entities import RunTag
 
-        if status in ("failed", "interrupted"):  # the store may be what failed: close it anyway
-            try:
-                self.flush()
-            except Exception:  # noqa: BLE001 - what could not be written is lost; the run ends
-                self._pending = []
-        else:
+        try:
             self.flush()
+        except Exception:
+            if status not in ("failed", "interrupted"):
+                raise
+            self._pending = []  # the store may be what failed: what it refused is lost
         seconds = {}
         if figures is not None:
             clock = time.perf_counter()

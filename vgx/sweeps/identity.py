@@ -67,13 +67,13 @@ def sweep_run_name(sweep_keys: list[str], job_overrides: list[str]) -> str | Non
 def _part(key: str, value: str) -> str:
     """One value of a child's name: a choice by itself (`relu`), a number after its key's
     prefix (`d6`), a switch by its key (`residual`, `no-residual`)."""
-    leaf = key.split(".")[-1]
-    if leaf == "name":  # activation.name=relu: the group's choice
-        leaf = key.split(".")[-2]
+    path = key.split(".")
+    # `activation.name=relu`, `regularizer.kind=none`: the group's choice, named by the group
+    leaf = path[-2] if path[-1] in ("name", "kind") and len(path) > 1 else path[-1]
     if value.lower() in ("true", "false"):
         return leaf if value.lower() == "true" else f"no-{leaf}"
     if value == "none":
-        return f"no-{leaf}" if leaf != "kind" else f"no-{key.split('.')[-2]}"
+        return f"no-{leaf}"
     try:
         float(value)
     except ValueError:

@@ -51,14 +51,13 @@ def run_experiment(
         with stop_on_signal() as stop:
             result = train_run(cfg, on_epoch, should_stop=stop.is_set)
     except KeyboardInterrupt:  # during set-up, before the loop could catch it
-        progress.close()
         recorder.finish("interrupted", {}, None, ended_ms=now_ms())
         raise Interrupted(name) from None
     except BaseException:
-        progress.close()
         recorder.finish("failed", {}, None, ended_ms=now_ms())
         raise
-    progress.close()  # a run that stopped early (diverged, interrupted) ends its bar too
+    finally:
+        progress.close()  # a run that stopped early (diverged, interrupted) ends its bar too
     ended_ms = now_ms()
     seconds.update(result.seconds)
     _close_run(recorder, cfg, resolved, output_dir, name, result, seconds, ended_ms)
