@@ -14,7 +14,14 @@ from pathlib import Path
 
 from vgx.errors import ConfigError
 
-DATASETS = ("moons", "circles", "xor", "spirals", "blobs", "digits")
+POINT_DATASETS = ("moons", "circles", "xor", "spirals", "blobs")
+SEQUENCE_DATASETS = ("adding", "temporal_order", "mnist1d")  # one input vector a time step
+DATASETS = (*POINT_DATASETS, "digits", *SEQUENCE_DATASETS)
+REGRESSION_DATASETS = ("adding",)  # a real-valued target: squared error, no accuracy
+RECURRENT_MODELS = ("rnn", "lstm", "gru")
+MODELS = ("mlp", *RECURRENT_MODELS)
+RECURRENT_INITS = ("orthogonal", "identity", "normal", "init")
+LOSSES = ("bce", "cross_entropy", "mse")
 ACTIVATIONS = (
     "sigmoid",
     "tanh",
@@ -60,6 +67,16 @@ class DatasetConfig:
     n_classes: int = 3  # classes of `blobs` (the other sets fix their own)
     random_state: int = 42  # seeds the generator and the split; apart from `seed` on purpose
     split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test (seed 002)
+    length: int = 50  # T, the time steps of a sequence task (adding, temporal_order, mnist1d)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"  # mlp (feed-forward), rnn (cell non-linearity from `activation`), lstm, gru
+    # W_h's start: orthogonal, identity (Le et al. 2015's IRNN), normal (N(0, init.std²)), or
+    # init (the `init` group's choice); W_x and the read-out always take the `init` group's
+    recurrent_init: str = "orthogonal"
+    spectral_radius: float | None = None  # rescale W_h to this spectral radius after init
 
 
 @dataclass
@@ -114,6 +131,8 @@ class TrackingConfig:
 @dataclass
 class TrainConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    # recurrent models: width = hidden units, depth = stacked recurrent layers
     depth: int = 9  # Linear layers, output included: 9 = 8 hidden layers + output (seed 002)
     width: int = 10  # units per hidden layer
     activation: ActivationConfig = field(default_factory=ActivationConfig)
@@ -123,6 +142,9 @@ class TrainConfig:
     residual: bool = False  # skip connections around the equal-width hidden layers
     clip: ClipConfig = field(default_factory=ClipConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    # bce / cross_entropy (by the data set's classes), mse (squared error on the predicted
+    # probabilities; on the output itself for a regression task); null: by the data set
+    loss: str | None = None
     epochs: int = 100  # passes over the training set
     batch_size: int = 32  # examples per update (Keras' default)
     seed: int = 0  # seeds the initial weights, the data order and dropout
@@ -134,6 +156,7 @@ class TrainConfig:
 
 # Keys that only some choices read: each is in force only where its group's choice reads it.
 KEYS_READ_BY = {
+    "activation.name": ("model.name", ("mlp", "rnn")),  # an LSTM's and a GRU's gates are fixed
     "activation.slope": ("activation.name", ("leaky_relu",)),
     "init.std": ("init.name", ("normal",)),
     "init.scale": ("init.name", ("uniform",)),
@@ -141,7 +164,12 @@ KEYS_READ_BY = {
     "init.bias": ("init.name", tuple(i for i in INITS if i != "torch_default")),
     "dataset.n_classes": ("dataset.name", ("blobs",)),
     "dataset.n_samples": ("dataset.name", tuple(d for d in DATASETS if d != "digits")),
-    "dataset.noise": ("dataset.name", tuple(d for d in DATASETS if d != "digits")),
+    "dataset.noise": ("dataset.name", POINT_DATASETS),
+    "dataset.length": ("dataset.name", SEQUENCE_DATASETS),
+    "model.recurrent_init": ("model.name", RECURRENT_MODELS),
+    "model.spectral_radius": ("model.name", RECURRENT_MODELS),
+    "norm": ("model.name", ("mlp",)),
+    "residual": ("model.name", ("mlp",)),
     "regularizer.lam": ("regularizer.kind", ("l1", "l2", "elastic")),
     "regularizer.l1_ratio": ("regularizer.kind", ("elastic",)),
     "clip.threshold": ("clip.kind", ("value", "norm")),
@@ -196,13 +224,35 @@ SEED_LIMIT = 2**63 - 1  # torch's generators take 64-bit seeds
 RANDOM_STATE_LIMIT = 2**32 - 1  # numpy's RandomState (the data sets') takes 32-bit seeds
 DEPTH_LIMIT = 5000  # deeper, one step takes minutes on a CPU and a signal waits for it
 EXPERIMENT_NAME_LIMIT = 500  # MLflow refuses longer experiment names
-INPUT_FEATURES = {"digits": 64}  # the other data sets are points in the plane
+LENGTH_LIMIT = 10_000  # dataset.length: time steps run one after another, each a Python step
+STEP_FEATURES = {"adding": 2, "temporal_order": 6, "mnist1d": 1}  # inputs a time step
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # blocks of W_h: a plain cell, GRU's r z n, LSTM's i f g o
+
+
+def input_shape(cfg: DatasetConfig) -> tuple[int, int]:
+    """(time steps, inputs a step) of a data set: a feed-forward net reads the steps flat."""
+    if cfg.name in SEQUENCE_DATASETS:
+        return cfg.length, STEP_FEATURES[cfg.name]
+    return 1, 64 if cfg.name == "digits" else 2
+
+
+def dataset_classes(cfg: DatasetConfig) -> int:
+    """Classes of a data set's target; 0 for a regression task."""
+    fixed = {"digits": 10, "adding": 0, "temporal_order": 4, "mnist1d": 10}
+    return cfg.n_classes if cfg.name == "blobs" else fixed.get(cfg.name, 2)
 
 
 def run_bytes(cfg: TrainConfig, n_in: int, n_out: int, n_examples: int) -> int:
     """Bytes one run needs while it trains, roughly: its parameters with their gradients,
     optimizer state and snapshots (×8), and the activations of the largest pass (all examples,
-    kept for backward: ×3), in float32."""
+    kept for backward: ×3), in float32. A recurrent model's `n_in` is its inputs a time step;
+    it keeps every step's gate activations for backward."""
+    if cfg.model.name in GATES:
+        hidden = GATES[cfg.model.name] * cfg.width
+        ins = [n_in] + [cfg.width] * (cfg.depth - 1)
+        parameters = sum(hidden * (i + cfg.width + 1) for i in ins) + n_out * (cfg.width + 1)
+        kept = cfg.dataset.length * cfg.depth * (hidden + 2 * cfg.width) + n_out
+        return 4 * (8 * parameters + 3 * n_examples * kept)
     dims = [n_in] + [cfg.width] * (cfg.depth - 1) + [n_out]
     parameters = sum(a * b + 2 * b for a, b in zip(dims[:-1], dims[1:], strict=True))
     return 4 * (8 * parameters + 3 * n_examples * sum(dims))
@@ -210,7 +260,8 @@ def run_bytes(cfg: TrainConfig, n_in: int, n_out: int, n_examples: int) -> int:
 
 def memory_estimate(cfg: TrainConfig) -> int:
     """`run_bytes` before the data is loaded: its size from the config, ten outputs at most."""
-    n_in = INPUT_FEATURES.get(cfg.dataset.name, 2)
+    steps, features = input_shape(cfg.dataset)
+    n_in = features if cfg.model.name in GATES else steps * features
     n_examples = DIGITS_IMAGES if cfg.dataset.name == "digits" else cfg.dataset.n_samples
     return run_bytes(cfg, n_in, 10, n_examples)
 
@@ -237,6 +288,48 @@ def _check_memory(cfg: TrainConfig) -> None:
         )
 
 
+def _check_model(cfg: TrainConfig) -> None:
+    """A recurrent model reads a sequence task, and has no batch norm, skip or dropout here."""
+    model = cfg.model
+    _choice("model", model.name, MODELS)
+    _choice("model.recurrent_init", model.recurrent_init, RECURRENT_INITS)
+    if model.spectral_radius is not None:
+        _positive("model.spectral_radius", model.spectral_radius)
+        _at_most(
+            "model.spectral_radius",
+            model.spectral_radius,
+            SCALE_LIMIT,
+            f"null or a number in (0, {SCALE_LIMIT:g}]",
+        )
+    if model.name not in RECURRENT_MODELS:
+        return
+    if cfg.dataset.name not in SEQUENCE_DATASETS:
+        allowed = f"a sequence task for model={model.name}: " + ", ".join(SEQUENCE_DATASETS)
+        raise ConfigError("dataset", cfg.dataset.name, allowed)
+    if cfg.norm != "none":
+        allowed = f"none for model={model.name} (norms are feed-forward here)"
+        raise ConfigError("norm", cfg.norm, allowed)
+    if cfg.residual:
+        allowed = f"false for model={model.name} (skips are feed-forward here)"
+        raise ConfigError("residual", True, allowed)
+    if cfg.regularizer.dropout:
+        allowed = f"0 for model={model.name} (dropout is feed-forward here)"
+        raise ConfigError("regularizer.dropout", cfg.regularizer.dropout, allowed)
+
+
+def _check_loss(cfg: TrainConfig) -> None:
+    """bce for two classes, cross_entropy for more, mse for either and for a regression task."""
+    if cfg.loss is None:
+        return
+    _choice("loss", cfg.loss, LOSSES)
+    classes = dataset_classes(cfg.dataset)
+    fits = {"bce": classes == 2, "cross_entropy": classes > 2, "mse": True}
+    if not fits[cfg.loss]:
+        what = {0: "a regression task", 2: "two classes"}.get(classes, f"{classes} classes")
+        usable = {0: "mse", 2: "bce or mse"}.get(classes, "cross_entropy or mse")
+        raise ConfigError("loss", cfg.loss, f"{usable} for dataset={cfg.dataset.name} ({what})")
+
+
 def validate(cfg: TrainConfig) -> None:
     """Refuse, before anything runs, every value the training could not honour."""
     _choice("dataset.name", cfg.dataset.name, DATASETS)
@@ -258,6 +351,10 @@ def validate(cfg: TrainConfig) -> None:
     if round(split[0] * n) < 1 or round(split[1] * n) < 1:  # as vgx.core.data.load rounds them
         allowed = f"fractions that leave at least one training and one validation example of {n}"
         raise ConfigError("dataset.split", split, allowed)
+    _at_least("dataset.length", cfg.dataset.length, 2)
+    allowed = f"a whole number in 2 … {LENGTH_LIMIT}"
+    _at_most("dataset.length", cfg.dataset.length, LENGTH_LIMIT, allowed)
+    _check_model(cfg)
     _at_least("depth", cfg.depth, 1)
     _at_most("depth", cfg.depth, DEPTH_LIMIT, f"a whole number in 1 … {DEPTH_LIMIT}")
     _at_least("width", cfg.width, 1)
@@ -301,6 +398,7 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("batch_size", cfg.batch_size, "at least 2 with norm=batch")
     if not 0 <= cfg.seed <= SEED_LIMIT:
         raise ConfigError("seed", cfg.seed, f"a whole number in 0 … {SEED_LIMIT}")
+    _check_loss(cfg)
     _choice("device", cfg.device, DEVICES)
     _at_least("tracking.every", cfg.tracking.every, 1)
     if not cfg.tracking.experiment.strip():

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# A metric family kept in a run's history.csv and figures only: the whole curve of ‖∂ℓ/∂h_t‖
+# over the time steps t, a column a step; MLflow gets it on a log-spaced grid (delta_norm/step_k).
+CURVE_PREFIX = "delta_norm/t_"
+
+
+def tracked(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics a tracking store gets: all but the history-only curves."""
+    return {k: v for k, v in metrics.items() if not k.startswith(CURVE_PREFIX)}
+
 
 @dataclass
 class TrainResult:

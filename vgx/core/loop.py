@@ -17,10 +17,10 @@ from dataclasses import asdict
 import torch
 
 from vgx.config import BOOKKEEPING_KEYS, TrainConfig, run_bytes
-from vgx.core import probes
+from vgx.core import models, probes
 from vgx.core.data import Splits, load
-from vgx.core.network import Architecture, Network, layer_sizes, output_units
-from vgx.core.objective import constant_loss, penalty, run_losses
+from vgx.core.network import output_units
+from vgx.core.objective import Loss, constant_loss, penalty, run_losses
 from vgx.core.optim import StackedOptimizer, clip
 from vgx.results import TrainResult
 
@@ -35,6 +35,8 @@ PER_RUN_KEYS = (
     "optimizer.lr",
     "clip.threshold",
     "init",  # the initializer draws each run's weights before training: any choice stacks
+    "model.recurrent_init",
+    "model.spectral_radius",
     *(key for key in BOOKKEEPING_KEYS if key != "device"),  # a stack trains on one device
 )
 
@@ -69,11 +71,6 @@ def stack_key(cfg: TrainConfig) -> str:
 def bytes_per_run(cfg: TrainConfig, n_features: int, n_examples: int) -> int:
     """Memory one run adds to a stack (`run_bytes`, with the data's own sizes)."""
     return run_bytes(cfg, n_features, 1, n_examples)
-
-
-def step_multiply_adds(cfg: TrainConfig, n_features: int, n_outputs: int, runs: int = 1) -> int:
-    sizes = layer_sizes(n_features, n_outputs, cfg.depth, cfg.width)
-    return runs * cfg.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
 
 @contextmanager
@@ -116,8 +113,8 @@ def train(
     turning true (checked before every step), ends the loop as status `interrupted`, keeping
     the epochs already measured. The same configs give the same histories on the CPU."""
     device = resolve_device(cfgs[0].device)
-    splits = load(cfgs[0].dataset).to(device)
-    work = step_multiply_adds(
+    splits = models.model_inputs(cfgs[0], load(cfgs[0].dataset)).to(device)
+    work = models.step_multiply_adds(
         cfgs[0], splits.n_features, output_units(splits.n_classes), runs=len(cfgs)
     )
     with cpu_threads(device, work):
@@ -136,12 +133,12 @@ def _train(
     per_run = lambda values: torch.tensor(values, device=device)  # noqa: E731
     lam = per_run([c.regularizer.lam for c in cfgs])
     threshold = per_run([c.clip.threshold for c in cfgs])
-    network = Network.build(cfgs, Architecture.of(cfg, splits.n_features, splits.n_classes), device)
+    loss = Loss.of(cfg.loss, splits.n_classes)
+    network, probe = models.build(cfgs, splits, loss, device)
     optimizer = StackedOptimizer(
         cfg.optimizer.name, per_run([c.optimizer.lr for c in cfgs]), cfg.optimizer.momentum
     )
     orders = [torch.Generator().manual_seed(c.seed) for c in cfgs]  # data order, apart from init
-    probe = probes.EpochProbe(splits, network.weights(), network.activation)
     gradient_norms = probes.GradientNorms(network)
     merge_single = cfg.norm == "batch"
     results = [TrainResult() for _ in cfgs]
@@ -149,7 +146,7 @@ def _train(
     probe_seconds = 0.0
 
     def objective(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        losses = run_losses(network.forward(x), y)
+        losses = run_losses(network.forward(x), y, loss)
         losses = losses + penalty(network.weight_rows(), cfg.regularizer, m, lam)
         return torch.where(alive, losses, torch.zeros_like(losses)).sum()
 
@@ -190,10 +187,11 @@ def _train(
         t0 = time.perf_counter()
         saved_running, saved_generators = network.running_state(), network.generator_states()
         fixed = batches(torch.arange(m, device=device), cfg.batch_size, merge_single)
-        total = torch.zeros(k, 2 * network.depth, device=device)
+        total = torch.zeros(k, gradient_norms.count, device=device)
         with torch.random.fork_rng(devices=[] if device.type == "cpu" else None):
             for idx in fixed:
-                total += step(splits.x_train[idx].expand(k, -1, -1), splits.y_train[idx])
+                x = splits.x_train[idx]
+                total += step(x.expand(k, *x.shape), splits.y_train[idx])
         network.params.grad = None
         network.restore_running_state(saved_running)
         network.restore_generator_states(saved_generators)
@@ -204,7 +202,7 @@ def _train(
                 break
             order = torch.stack([torch.randperm(m, generator=g) for g in orders]).to(device)
             epoch_batches = batches(order, cfg.batch_size, merge_single)
-            grad_sums = torch.zeros(k, 2 * network.depth, device=device)
+            grad_sums = torch.zeros(k, gradient_norms.count, device=device)
             before = None
             for number, idx in enumerate(epoch_batches):
                 if should_stop is not None and should_stop():
@@ -219,13 +217,14 @@ def _train(
         for result in results:
             if result.status == "finished":
                 result.status = "interrupted"
-    losses, accuracies = probes.evaluate(network, splits.x_test, splits.y_test)
-    prior = constant_loss(splits.y_train, splits.n_classes)
+    losses, scores = probes.evaluate(network, splits.x_test, splits.y_test, loss)
+    prior = constant_loss(splits.y_train, splits.n_classes, loss.kind)
     elapsed = time.perf_counter() - started
     ended_ms = int(time.time() * 1000)
     started_ms = ended_ms - int(elapsed * 1000)
     for j, result in enumerate(results):
-        result.final = {"loss/test": losses[j], "acc/test": accuracies[j], "loss/constant": prior}
+        result.final = {"loss/test": losses[j], f"{loss.score}/test": scores[j]}
+        result.final["loss/constant"] = prior
         result.seconds = {"train": (elapsed - probe_seconds) / k, "probes": probe_seconds / k}
         result.started_ms, result.ended_ms = started_ms, ended_ms
     return results

@@ -40,8 +40,9 @@ def activation_fn(name: str, slope: float) -> Activation:
 
 
 def output_units(n_classes: int) -> int:
-    """One logit for two classes (binary cross-entropy), one per class otherwise."""
-    return 1 if n_classes == 2 else n_classes
+    """One logit for two classes (binary cross-entropy), one per class otherwise; one output
+    for a regression target (`n_classes` 0)."""
+    return 1 if n_classes <= 2 else n_classes
 
 
 def layer_sizes(n_in: int, n_out: int, depth: int, width: int) -> list[int]:
@@ -204,6 +205,7 @@ class Network:
         self._shapes = arch.segments()
         self._weight_count = arch.weight_count()
         self._bias_count = sum(self._sizes[arch.depth : 2 * arch.depth])
+        self.gradient_segments = 2 * arch.depth  # reported gradient norms: weights and biases
 
     @classmethod
     def build(cls, cfgs: list[TrainConfig], arch: Architecture, device: torch.device) -> Network:

@@ -15,7 +15,7 @@ import torch
 
 from vgx.core.data import Splits
 from vgx.core.network import Activation, Network
-from vgx.core.objective import example_hits, example_losses, run_losses
+from vgx.core.objective import Loss, example_hits, example_losses, run_losses
 
 # A weight counts as "near zero" (seed 000's L1 sparsity) below this magnitude.
 NEAR_ZERO = 0.01
@@ -60,12 +60,13 @@ class GradientNorms:
 
     def __init__(self, network: Network) -> None:
         sizes = network.arch.sizes()
-        self.count = 2 * network.depth  # the norms' scales γ are not reported
+        self.count = network.gradient_segments  # e.g. not the norms' scales γ
         self.segment_of = segment_index(sizes, network.params.device)
         self.segments = len(sizes)
 
     def __call__(self, grad: torch.Tensor) -> torch.Tensor:
-        """[K, 2·depth]: the weights' norms, then the biases'."""
+        """[K, count]: a feed-forward net's weights' norms, then its biases'; a recurrent
+        net's weight matrices'."""
         squares = grad.new_zeros(grad.shape[0], self.segments)
         squares.index_add_(1, self.segment_of, grad * grad)
         return squares[:, : self.count].sqrt()
@@ -87,14 +88,17 @@ def evaluating(network: Network) -> Iterator[None]:
 
 
 @torch.no_grad()
-def evaluate(network: Network, x: torch.Tensor, y: torch.Tensor) -> tuple[list, list]:
-    """(mean data loss, accuracy) of each run in eval mode; NaN on an empty set."""
+def evaluate(
+    network: Network, x: torch.Tensor, y: torch.Tensor, loss: Loss | None = None
+) -> tuple[list, list]:
+    """(mean data loss, accuracy) of each run in eval mode (squared error instead of accuracy
+    on a regression task); NaN on an empty set."""
     if len(y) == 0:
         return [math.nan] * network.k, [math.nan] * network.k
     with evaluating(network):
         logits = network.forward(x.expand(network.k, *x.shape))
-    hits = example_hits(logits, y).sum(dim=1).tolist()  # counts: exact, so 0 errors read 0
-    return run_losses(logits, y).tolist(), [count / len(y) for count in hits]
+    hits = example_hits(logits, y, loss).sum(dim=1).tolist()  # counts: exact, so 0 errors read 0
+    return run_losses(logits, y, loss).tolist(), [count / len(y) for count in hits]
 
 
 def max_derivative(activation: Activation) -> float:
@@ -189,8 +193,14 @@ class EpochProbe:
     """
 
     def __init__(
-        self, splits: Splits, initial_weights: list[torch.Tensor], activation: Activation
+        self,
+        splits: Splits,
+        initial_weights: list[torch.Tensor],
+        activation: Activation,
+        loss: Loss | None = None,
     ) -> None:
+        self.loss = loss
+        self.score = "acc" if loss is None else loss.score
         self.inputs = torch.cat([splits.x_train, splits.x_val])  # one pass: train, then val
         self.targets = torch.cat([splits.y_train, splits.y_val])
         self.n_train = len(splits.y_train)
@@ -209,7 +219,8 @@ class EpochProbe:
         self._names = self._metric_names()
 
     def _metric_names(self) -> list[str]:
-        head = ["loss/train", "acc/train", "loss/val", "acc/val", "loss/penalty"]
+        score = self.score
+        head = ["loss/train", f"{score}/train", "loss/val", f"{score}/val", "loss/penalty"]
         per_layer = [f"{m}/layer_{i + 1}" for i in range(self.depth) for m in LAYER_MEASURES]
         hidden = [f"{m}/layer_{i + 1}" for i in range(self.depth - 1) for m in HIDDEN_MEASURES]
         if self.depth > 1:
@@ -272,7 +283,11 @@ class EpochProbe:
         grad_means [K, 2·depth] (weights' then biases'), penalty [K], before [K, P] or None.
         """
         per_example = torch.stack(
-            [example_losses(logits, self.targets), example_hits(logits, self.targets)], dim=-1
+            [
+                example_losses(logits, self.targets, self.loss),
+                example_hits(logits, self.targets, self.loss),
+            ],
+            dim=-1,
         )  # [K, examples, (loss, hit)]
         set_means = self.set_averages @ per_example  # [K, (train, val), (loss, hit)]
         now = weights
@@ -305,8 +320,14 @@ class EpochProbe:
         values = torch.cat(columns, dim=-1).tolist()
         rows = [dict(zip(self._names, row[:-1], strict=True)) for row in values]
         finite = [all(map(math.isfinite, row)) for row in values]
-        for row in rows:  # a share of examples is a count over n: 0 errors read 0, not 4e-07
-            for name, n in (("acc/train", self.n_train), ("acc/val", self.n_val)):
-                if math.isfinite(row[name]):
-                    row[name] = round(row[name] * n) / n
+        if self.score == "acc":
+            round_accuracies(rows, self.n_train, self.n_val)
         return rows, finite
+
+
+def round_accuracies(rows: list[dict[str, float]], n_train: int, n_val: int) -> None:
+    """A share of examples is a count over n: 0 errors read 0, not 4e-07."""
+    for row in rows:
+        for name, n in (("acc/train", n_train), ("acc/val", n_val)):
+            if math.isfinite(row[name]):
+                row[name] = round(row[name] * n) / n

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vgx.errors import STOP_SIGNALS
+from vgx.results import tracked
 from vgx.store.messages import (
     Call,
     Failed,
@@ -217,7 +218,7 @@ class BackgroundRecorder:
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         self._take_replies(wait=False)
         self._raise_once()
-        self._process.send(LogEpoch(self._token, epoch, dict(metrics)))
+        self._process.send(LogEpoch(self._token, epoch, tracked(metrics)))
 
     def finish(
         self,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vgx.errors import UsageError
+from vgx.results import tracked
 
 # MLflow refuses more than 1,000 metrics or 100 params in one log_batch call.
 MAX_METRICS_PER_BATCH = 1000
@@ -361,7 +362,7 @@ class RunRecorder:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self._pending.extend(Metric(k, v, now, epoch) for k, v in metrics.items())
+        self._pending.extend(Metric(k, v, now, epoch) for k, v in tracked(metrics).items())
         if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
             self.flush()
 

@@ -40,6 +40,7 @@ def plan_chunks(cfgs: list[TrainConfig], max_batch: int, budget_bytes: int) -> l
     `max_batch` runs, estimated memory under the budget)."""
     from vgx.core.data import load
     from vgx.core.loop import bytes_per_run, stack_key
+    from vgx.core.models import model_inputs
 
     groups: dict[str, list[int]] = {}
     chunks: list[list[int]] = []
@@ -47,7 +48,7 @@ def plan_chunks(cfgs: list[TrainConfig], max_batch: int, budget_bytes: int) -> l
         groups.setdefault(stack_key(cfg), []).append(i)
     for members in groups.values():
         cfg = cfgs[members[0]]
-        splits = load(cfg.dataset)
+        splits = model_inputs(cfg, load(cfg.dataset))
         largest = max(len(splits.y_train), len(splits.y_val), len(splits.y_test))
         per_run = bytes_per_run(cfg, splits.n_features, largest)
         size = max(1, min(max_batch, budget_bytes // per_run))
