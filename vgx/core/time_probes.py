@@ -21,7 +21,6 @@ from vgx.results import CURVE_PREFIX
 DELTA_EXAMPLES = 256
 
 
-
 def distance_grid(steps: int) -> list[int]:
     """k = 0, 1, 2, 4, … and T − 1: distances from the read-out on a log-spaced grid."""
     grid = [0] + [2**i for i in range(steps.bit_length()) if 2**i < steps - 1]

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vgx.results import CURVE_PREFIX
+
 # Okabe–Ito: distinguishable with the common forms of colour blindness.
 COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
@@ -75,6 +77,8 @@ def run_figures(
 ) -> list[Path]:
     """The pictures the documents look at, for one run."""
     folder.mkdir(parents=True, exist_ok=True)
+    if history and "grad_norm/W_h" in history[0]:
+        return through_time_figures(history, title, folder, constant_loss)
     canvases = _canvases(depth)
     epochs = list(range(len(history)))
     return [
@@ -227,6 +231,82 @@ class _RunCanvases:
 
 
 LOSS_LINES = (("loss/train", "-"), ("loss/val", "--"))  # the metric, its line style
+
+
+def curve_steps(row: dict[str, float]) -> list[int]:
+    """The time steps t of a recurrent run's ‖∂ℓ/∂h_t‖ curve in a history row, in order."""
+    return sorted(int(key[len(CURVE_PREFIX) :]) for key in row if key.startswith(CURVE_PREFIX))
+
+
+def _positive(values: list[float]) -> list[float]:
+    """NaN where a log axis has no place: 0, ±inf, NaN."""
+    return [v if 0 < v < float("inf") else float("nan") for v in values]
+
+
+def through_time_figures(
+    history: list[dict[str, float]], title: str, folder: Path, constant_loss: float | None
+) -> list[Path]:
+    """A recurrent run's pictures: its loss; ‖∂ℓ/∂h_t‖ over time step and epoch (a heat map,
+    log colour); that curve at a few epochs beside the weight matrices' gradient norms."""
+    import math
+
+    from matplotlib.colors import LogNorm
+
+    plt = pyplot()
+    epochs = list(range(len(history)))
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, style in LOSS_LINES:
+        ax.plot(epochs, [row[key] for row in history], style, label=key.split("/")[1])
+    if constant_loss is not None:
+        ax.axhline(constant_loss, color="0.5", linestyle=":", label="constant predictor")
+    ax.set(xlabel="epoch", ylabel="loss", title=f"Loss — {title}")
+    top = max([v for row in history for v in (row["loss/train"], row["loss/val"]) if v == v] or [1])
+    ax.set_ylim(0, max(top, 1.1 * (constant_loss or 0)) * 1.05 or 1)
+    ax.legend()
+    paths.append(save_figure(fig, folder / "loss_curves.png"))
+
+    steps = curve_steps(history[0])
+    grid = [[row.get(f"{CURVE_PREFIX}{t}", math.nan) for row in history] for t in steps]
+    positive = [v for line in grid for v in line if 0 < v < math.inf]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if positive:
+        floor, peak = min(positive), max(positive)
+        clean = [[v if 0 < v < math.inf else floor for v in line] for line in grid]
+        image = ax.imshow(
+            clean,
+            aspect="auto",
+            origin="lower",
+            cmap="viridis",
+            norm=LogNorm(vmin=floor, vmax=peak if peak > floor else floor * 10),
+            interpolation="nearest",
+            extent=(-0.5, len(history) - 0.5, 0.5, len(steps) + 0.5),
+        )
+        fig.colorbar(image, ax=ax, label="‖∂ℓ/∂h_t‖ (log scale)")
+    ax.set(xlabel="epoch", ylabel=f"time step t (read-out at t = {len(steps)})")
+    ax.set_title(f"Gradient through time — {title}")
+    paths.append(save_figure(fig, folder / "delta_through_time.png"))
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    shown = sorted({0, len(history) // 2, len(history) - 1})
+    for epoch in shown:
+        curve = [history[epoch].get(f"{CURVE_PREFIX}{t}", math.nan) for t in steps]
+        left.plot(steps, _positive(curve), label=f"epoch {epoch}")
+    left.set_yscale("log")
+    left.set(xlabel="time step t", ylabel="‖∂ℓ/∂h_t‖", title="back through time")
+    left.legend(fontsize="small")
+    names = [k.split("/", 1)[1] for k in history[0] if k.startswith("grad_norm/")]
+    for name in names:
+        right.plot(epochs, _positive([row[f"grad_norm/{name}"] for row in history]), label=name)
+    right.set_yscale("log")
+    right.set(xlabel="epoch", ylabel="‖∂J/∂W‖", title="weight gradients")
+    right.legend(fontsize="small")
+    fig.suptitle(f"Gradient through time — {title}")
+    paths.append(save_figure(fig, folder / "gradient_lines.png"))
+    return paths
+
+
 _CANVASES: dict[int, _RunCanvases] = {}
 
 

@@ -29,7 +29,11 @@ def config_hash(cfg: TrainConfig) -> str:
 
 
 def run_name(cfg: TrainConfig) -> str:
-    return f"{cfg.activation.name}-d{cfg.depth}-w{cfg.width}-{cfg.optimizer.name}-s{cfg.seed}"
+    """`sigmoid-d9-w10-adam-s0`; a recurrent run names its cell first: `rnn-tanh-d1-…`,
+    `lstm-d1-…`."""
+    cell = {"mlp": cfg.activation.name, "rnn": f"rnn-{cfg.activation.name}"}
+    kind = cell.get(cfg.model.name, cfg.model.name)
+    return f"{kind}-d{cfg.depth}-w{cfg.width}-{cfg.optimizer.name}-s{cfg.seed}"
 
 
 # Short prefixes for numeric values in a child's name: `d6` for depth=6, `s2` for seed=2.
@@ -44,6 +48,9 @@ NAME_PREFIXES = {
     "dropout": "p",
     "threshold": "clip",
     "momentum": "m",
+    "length": "T",
+    "spectral_radius": "rho",
+    "std": "std",
 }
 MAX_NAME = 29  # MLflow's runs table shows about 30 characters of a name
 

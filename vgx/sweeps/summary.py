@@ -3,7 +3,7 @@ description in MLflow (the same numbers as Markdown, with a key to the metrics).
 
 from __future__ import annotations
 
-from vgx.config import TrainConfig
+from vgx.config import RECURRENT_MODELS, TrainConfig
 from vgx.results import RunOutcome, TrainResult
 
 NAN = float("nan")
@@ -25,6 +25,54 @@ vgx's `docs/metrics.md`):
   units that output 0 on every validation example. A sigmoid net can fail with saturation 0
   everywhere: σ′ ≤ 1/4 shrinks the error signal 4× a layer without saturating any unit.
 """
+
+
+# The same key for a recurrent run (model=rnn, lstm, gru).
+METRIC_KEY_THROUGH_TIME = """**Metrics** (step = epoch; step 0 is the untrained net; every formula
+in vgx's `docs/metrics.md`):
+
+- `loss/*` and `acc/*` (or `mse/*` on a regression task): data loss and accuracy (squared error)
+  on train / val every epoch, test at the end; `loss/constant` is the constant predictor's loss.
+- `delta_norm/step_k`: ‖∂ℓ/∂h_t‖ at k = T − t steps back from the read-out (k = 0 is the last
+  step). Vanishing through time: step_{T−1} orders of magnitude below step_0. The whole curve
+  over t is in `history.csv` and `figures/delta_through_time.png`.
+- `grad_norm/W_x`, `grad_norm/W_h`, `grad_norm/W_out`: ‖∂J/∂W‖ of the input, recurrent and
+  read-out weights (`…/layer_i` for stacked layers); `weight_change/W_*`: ‖W(t) − W(0)‖ / ‖W(0)‖.
+- `spectral_radius/W_h`, `singular_max/W_h`: W_h's largest |eigenvalue| and largest singular
+  value λ₁. With |φ′| ≤ γ, λ₁ < 1/γ makes the gradient vanish; λ₁ > 1/γ is needed to explode.
+"""
+
+
+def time_ratio(row: dict[str, float]) -> float:
+    """‖∂ℓ/∂h_1‖ / ‖∂ℓ/∂h_T‖ of one epoch's row: how much of the gradient reaches the first step."""
+    distances = [int(k.rsplit("_", 1)[1]) for k in row if k.startswith("delta_norm/step_")]
+    if not distances:
+        return NAN
+    last = row.get("delta_norm/step_0", NAN)
+    return row.get(f"delta_norm/step_{max(distances)}", NAN) / last if last else NAN
+
+
+def measure_lines(first: dict, last: dict, cfg: TrainConfig, end: int) -> list[str]:
+    """The lines that say whether the gradient reached the input side: by layer, or through time."""
+    if cfg.model.name in RECURRENT_MODELS:
+        steps = cfg.dataset.length
+        return [
+            f"gradient through time ‖∂ℓ/∂h_1‖ / ‖∂ℓ/∂h_{steps}‖: epoch 0 {time_ratio(first):.3g}, "
+            f"epoch {end} {time_ratio(last):.3g}",
+            f"spectral radius of W_h: epoch 0 {first.get('spectral_radius/W_h', NAN):.3g}, "
+            f"epoch {end} {last.get('spectral_radius/W_h', NAN):.3g}",
+        ]
+    return [
+        "first-layer weight change ‖W₁(t) − W₁(0)‖ / ‖W₁(0)‖: "
+        f"{last.get('weight_change/layer_1', NAN):.4g}",
+        f"gradient norm layer 1 / layer {cfg.depth}: epoch 0 {gradient_ratio(first, cfg.depth):.3g}"
+        f", epoch {end} {gradient_ratio(last, cfg.depth):.3g}",
+    ]
+
+
+def score_name(final: dict[str, float]) -> tuple[str, str]:
+    """(metric family, label) of a run's second number: accuracy, or a regression's MSE."""
+    return ("mse", "mse") if "mse/test" in final else ("acc", "accuracy")
 
 
 def gradient_ratio(row: dict[str, float], depth: int) -> float:
@@ -49,17 +97,16 @@ def summary(outcome: RunOutcome, cfg: TrainConfig) -> str:
         )
     first = result.history[0] if result.history else {}
     last = result.history[-1] if result.history else {}
+    score, label = score_name(result.final)
+    end = len(result.history) - 1
     lines = [
         "vgx: " + headline(outcome.run_name, result, cfg),
         f"  loss      train {last.get('loss/train', NAN):.4f}   val {last.get('loss/val', NAN):.4f}"
-        f"   test {result.final['loss/test']:.4f}",
-        f"  accuracy  train {last.get('acc/train', NAN):.3f}   val {last.get('acc/val', NAN):.3f}"
-        f"   test {result.final['acc/test']:.3f}",
-        "  first-layer weight change ‖W1(t)−W1(0)‖/‖W1(0)‖: "
-        f"{last.get('weight_change/layer_1', NAN):.4g}",
-        f"  gradient norm layer 1 / layer {cfg.depth}:"
-        f"   epoch 0 {gradient_ratio(first, cfg.depth):.3g}"
-        f"   epoch {len(result.history) - 1} {gradient_ratio(last, cfg.depth):.3g}",
+        f"   test {result.final['loss/test']:.4f}"
+        f"   (constant predictor {result.final.get('loss/constant', NAN):.4f})",
+        f"  {label:<9} train {last.get(f'{score}/train', NAN):.3f}"
+        f"   val {last.get(f'{score}/val', NAN):.3f}   test {result.final[f'{score}/test']:.3f}",
+        *(f"  {line}" for line in measure_lines(first, last, cfg, end)),
         f"  MLflow run {outcome.run_id} in experiment '{cfg.tracking.experiment}';"
         " open it with `vgx ui`",
     ]
@@ -77,6 +124,8 @@ def description(name: str, result: TrainResult, cfg: TrainConfig, figures: bool 
         value = row.get(key, NAN)
         return "–" if value != value else f"{value:{fmt}}"
 
+    score, label = score_name(final)
+    recurrent = cfg.model.name in RECURRENT_MODELS
     lines = [
         f"**{headline(name, result, cfg)}**",
         "",
@@ -84,17 +133,13 @@ def description(name: str, result: TrainResult, cfg: TrainConfig, figures: bool 
         "|---|---|---|---|",
         f"| loss | {cell(last, 'loss/train', '.4f')} | {cell(last, 'loss/val', '.4f')} "
         f"| {cell(final, 'loss/test', '.4f')} |",
-        f"| accuracy | {cell(last, 'acc/train', '.3f')} | {cell(last, 'acc/val', '.3f')} "
-        f"| {cell(final, 'acc/test', '.3f')} |",
+        f"| {label} | {cell(last, f'{score}/train', '.3f')} | {cell(last, f'{score}/val', '.3f')} "
+        f"| {cell(final, f'{score}/test', '.3f')} |",
         "",
         f"- constant predictor's loss: {cell(final, 'loss/constant', '.4f')}",
-        f"- first-layer weight change ‖W₁(t) − W₁(0)‖ / ‖W₁(0)‖: "
-        f"{cell(last, 'weight_change/layer_1', '.4g')}",
-        f"- gradient norm layer 1 / layer {cfg.depth}: epoch 0 "
-        f"{gradient_ratio(first, cfg.depth):.3g}, "
-        f"epoch {end} {gradient_ratio(last, cfg.depth):.3g}",
+        *(f"- {line}" for line in measure_lines(first, last, cfg, end)),
         "",
-        METRIC_KEY,
+        METRIC_KEY_THROUGH_TIME if recurrent else METRIC_KEY,
     ]
     if not figures:
         lines.append(
