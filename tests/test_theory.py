@@ -139,3 +139,38 @@ def test_theory_command_prints_the_prediction(capsys):
     assert "χ₁ = σ_w² E[φ′(h)²] = 0.0557" in out
     assert "vanishes" in out
     assert "per-layer factor of the back-propagated gradient in this net" in out
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["activation=tanh"],
+        ["activation=sigmoid"],
+        ["activation=relu", "+model.spectral_radius=1.5"],
+        ["activation=tanh", "model.recurrent_init=normal", "init.std=0.3"],
+        ["activation=linear", "+model.spectral_radius=0.5"],
+    ],
+)
+def test_the_measured_factor_through_time_stays_under_pascanus_bound(overrides):
+    """‖∂ℓ/∂h_{t−1}‖ ≤ γ λ₁ ‖∂ℓ/∂h_t‖ for every example of a plain RNN: a probe that measured
+    the wrong state, or a wrong λ₁ or γ, would break it."""
+    from vgx.analysis.recurrent_theory import predict_recurrent
+
+    cfg = compose_config(
+        ["model=rnn", "dataset=adding", "dataset.n_samples=100", "dataset.length=30", "width=16",
+         *overrides]
+    )[0]  # fmt: skip
+    prediction = predict_recurrent(cfg)
+    assert 0 < prediction.measured_factor <= prediction.bound * (1 + 1e-5)
+    gamma = 0.25 if "activation=sigmoid" in overrides else 1.0
+    assert prediction.gamma == pytest.approx(gamma, rel=1e-3)
+
+
+def test_theory_prints_pascanus_conditions_for_a_recurrent_config(capsys):
+    args = ["model=rnn", "activation=sigmoid", "dataset=adding", "dataset.n_samples=50"]
+    assert main(["theory", *args]) == 0
+    out = capsys.readouterr().out
+    assert "γ = max |φ′| = 0.25" in out and "λ₁ < 1/γ is sufficient" in out
+    assert main(["theory", "model=rnn", "activation=relu", "dataset=adding",
+                 "dataset.n_samples=50", "+model.spectral_radius=2"]) == 0  # fmt: skip
+    assert "λ₁ > 1/γ is necessary" in capsys.readouterr().out

@@ -81,6 +81,12 @@ def spectral_radius(w_h: torch.Tensor, gates: int) -> torch.Tensor:
     return radii.amax(dim=-1).to(w_h.dtype).to(w_h.device)
 
 
+def singular_max(w_h: torch.Tensor, gates: int) -> torch.Tensor:
+    """The largest singular value λ₁ of W_h, over its gates' blocks for LSTM and GRU: [...]."""
+    blocks = torch.stack(recurrent_blocks(w_h.detach(), gates), dim=-3)
+    return torch.linalg.matrix_norm(blocks, ord=2).amax(dim=-1)
+
+
 def _fill_recurrent(block: torch.Tensor, cfg: TrainConfig) -> None:
     """One H×H block of W_h, by `model.recurrent_init`."""
     how = cfg.model.recurrent_init

@@ -13,7 +13,7 @@ import torch
 from vgx.core.data import Splits
 from vgx.core.objective import Loss, example_hits, example_losses
 from vgx.core.probes import round_accuracies
-from vgx.core.recurrent import RecurrentNetwork, spectral_radius
+from vgx.core.recurrent import RecurrentNetwork, singular_max, spectral_radius
 from vgx.results import CURVE_PREFIX
 
 # ∂J/∂h_t is measured on this many training examples (the first ones, the same every epoch):
@@ -31,13 +31,14 @@ def per_step_norms(
     network: RecurrentNetwork, x: torch.Tensor, y: torch.Tensor, loss: Loss
 ) -> torch.Tensor:
     """[K, T]: ‖∂ℓ/∂h_t‖ of the top layer's hidden state at each step, the root mean square over
-    the examples, with ℓ the data loss (each run's own, the stack's sum)."""
+    the examples, with ℓ the data loss (each run's own, the stack's sum). Squared in float64:
+    a vanishing gradient of 1e-30 squares below float32's range."""
     states: list[torch.Tensor] = []
     with torch.enable_grad():
         logits = network.forward(x, states)
         total = example_losses(logits, y, loss).sum()
         grads = torch.autograd.grad(total, states)
-    squares = torch.stack([g.square().sum(dim=-1) for g in grads], dim=-1)  # [K, B, T]
+    squares = torch.stack([g.double().square().sum(dim=-1) for g in grads], dim=-1)  # [K, B, T]
     return squares.mean(dim=1).sqrt()
 
 
@@ -113,7 +114,7 @@ class TimeProbe:
         radii = []
         for w_h in network.recurrent_weights():
             radii.append(spectral_radius(w_h, self.gates))
-            radii.append(torch.linalg.matrix_norm(w_h.detach(), ord=2))
+            radii.append(singular_max(w_h, self.gates))
         deltas = per_step_norms(network, self.delta_x, self.delta_y, self.loss)  # [K, T]
         distances = deltas[:, [self.steps - 1 - k for k in self.grid]]
         columns = [
@@ -126,7 +127,7 @@ class TimeProbe:
             deltas,
             network.bias_rows().detach().abs().amax(dim=-1, keepdim=True),
         ]
-        values = torch.cat(columns, dim=-1).tolist()
+        values = torch.cat([c.double() for c in columns], dim=-1).tolist()
         rows = [dict(zip(self._names, row[:-1], strict=True)) for row in values]
         # a run diverged when its losses, gradients or parameters are not finite; an overflow
         # of ∂ℓ/∂h_t on the probe's examples is a measurement (an exploding gradient), kept

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from vgx.config import conf_dir
+from vgx.config import RECURRENT_MODELS, conf_dir
 from vgx.errors import EXIT_USER_ERROR, UsageError
 
 # Set by a command after which nothing but this process is left to finish (one `vgx train` run,
@@ -143,6 +143,16 @@ def theory_command(args: list[str]) -> int:
         print("usage: vgx theory [OVERRIDES]   e.g. vgx theory activation=tanh depth=20")
         return 0 if args[0] in ("-h", "--help") else EXIT_USER_ERROR
     cfg = check_command_line(args, conf_dir()).first
+    if cfg.model.name in RECURRENT_MODELS:
+        from vgx.analysis.recurrent_theory import describe_recurrent, predict_recurrent
+
+        cell = f"{cfg.model.name} ({cfg.activation.name})" if cfg.model.name == "rnn" else ""
+        print(
+            f"Pascanu et al. 2013's conditions at initialisation for {cell or cfg.model.name}, "
+            f"T = {cfg.dataset.length}, W_h {cfg.model.recurrent_init}:"
+        )
+        print(describe_recurrent(predict_recurrent(cfg), cfg))
+        return 0
     if (why := unsupported(cfg)) is not None:
         raise UsageError(
             f"{why}: the mean-field prediction is for the plain network (norm=none, "
