@@ -24,7 +24,6 @@ from vgx.core.probes import max_derivative
 from vgx.core.recurrent import singular_max, spectral_radius
 from vgx.core.time_probes import per_step_norms
 
-
 BOUNDARY = 0.01  # γλ₁ within 1% of 1 (an orthogonal W_h under tanh): neither condition holds
 
 
