@@ -77,6 +77,9 @@ class ModelConfig:
     # init (the `init` group's choice); W_x and the read-out always take the `init` group's
     recurrent_init: str = "orthogonal"
     spectral_radius: float | None = None  # rescale W_h to this spectral radius after init
+    # added to an LSTM's forget-gate bias (Keras' unit_forget_bias, Gers et al. 2000): σ(1) ≈ 0.73
+    # keeps the cell's memory from the start, where σ(0) = 0.5 halves it every step
+    forget_bias: float = 1.0
 
 
 @dataclass
@@ -168,6 +171,7 @@ KEYS_READ_BY = {
     "dataset.length": ("dataset.name", SEQUENCE_DATASETS),
     "model.recurrent_init": ("model.name", RECURRENT_MODELS),
     "model.spectral_radius": ("model.name", RECURRENT_MODELS),
+    "model.forget_bias": ("model.name", ("lstm",)),
     "norm": ("model.name", ("mlp",)),
     "residual": ("model.name", ("mlp",)),
     "regularizer.lam": ("regularizer.kind", ("l1", "l2", "elastic")),
@@ -301,6 +305,12 @@ def _check_model(cfg: TrainConfig) -> None:
             SCALE_LIMIT,
             f"null or a number in (0, {SCALE_LIMIT:g}]",
         )
+    _at_most(
+        "model.forget_bias",
+        model.forget_bias,
+        SCALE_LIMIT,
+        f"a number in [-{SCALE_LIMIT:g}, {SCALE_LIMIT:g}]",
+    )
     if model.name not in RECURRENT_MODELS:
         return
     if cfg.dataset.name not in SEQUENCE_DATASETS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vgx.results import CURVE_PREFIX
 from vgx.store.run_figures import COLOURS, pyplot, save_figure
 
 
@@ -53,6 +54,9 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
                 frame.index, frame["low"], frame["high"], color=line.get_color(), alpha=0.15
             )
 
+    if any("grad_norm/W_h" in history for _, _, history in rows):
+        _through_time_figures(plt, settings, draw, finish, title)
+        return paths
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), sharey=True)
     for name, members in settings.items():
         for ax, at in zip(axes, ("first", "last"), strict=True):
@@ -101,6 +105,60 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     if "depth" in varied:
         paths.append(_initial_norm_against_depth(plt, rows, folder, title))
     return paths
+
+
+def _through_time_figures(plt, settings: dict, draw, finish, title: str) -> None:  # noqa: ANN001
+    """A recurrent sweep's pictures: ‖∂ℓ/∂h_t‖ against the distance from the read-out at epoch 0
+    and at the end; W_h's gradient and the loss over the epochs."""
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), sharey=True)
+    for name, members in settings.items():
+        for ax, at in zip(axes, ("first", "last"), strict=True):
+            draw(ax, name, time_profile(members, at))
+    axes[0].set(title="at initialisation (epoch 0)", ylabel="‖∂ℓ/∂h_t‖ (log scale)", yscale="log")
+    axes[1].set(title="after the last epoch")
+    for ax in axes:
+        ax.set(xlabel="steps back from the read-out, k = T − t")
+    fig.suptitle(f"Gradient through time — {title}")
+    finish(axes[1], fig, "delta_by_step.png")
+
+    fig, ax = plt.subplots(figsize=(11, 4.6))
+    for name, members in settings.items():
+        draw(ax, name, spread(members, "grad_norm/W_h"))
+    ax.set(xlabel="epoch", ylabel="‖∂J/∂W_h‖ (log scale)", yscale="log")
+    ax.set_title(f"Gradient of the recurrent weights — {title}")
+    finish(ax, fig, "grad_norm_W_h.png")
+
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), sharey=True)
+    for name, members in settings.items():
+        for ax, key in zip(axes, ("loss/train", "loss/val"), strict=True):
+            draw(ax, name, spread(members, key))
+    axes[0].set(title="training set", xlabel="epoch", ylabel="loss")
+    axes[1].set(title="validation set", xlabel="epoch")
+    axes[0].set_ylim(bottom=0)
+    fig.suptitle(f"Loss curves — {title}")
+    finish(axes[1], fig, "loss_curves.png")
+
+
+def time_profile(members: list, at: str):  # noqa: ANN201 - a pandas DataFrame
+    """Per distance k from the read-out: median, low and high of ‖∂ℓ/∂h_{T−k}‖ at the first or
+    last epoch, from the whole curve in history.csv (the log-spaced grid where it is missing)."""
+    import pandas as pd
+
+    columns = []
+    for _, history in members:
+        row = history.iloc[0 if at == "first" else -1]
+        curve = {
+            int(key.rsplit("_", 1)[1]): row[key]
+            for key in row.index
+            if key.startswith(CURVE_PREFIX)
+        }
+        if curve:
+            steps = max(curve)
+            columns.append(pd.Series({steps - t: v for t, v in curve.items()}).sort_index())
+        else:
+            grid = {int(k.rsplit("_", 1)[1]): row[k] for k in row.index if "/step_" in k}
+            columns.append(pd.Series(grid).sort_index())
+    return _band(pd.concat(columns, axis=1))
 
 
 # Config groups whose settings change nothing before the first update (epoch 0).

@@ -56,17 +56,30 @@ def summary_table(
             "run": run.get("tags.mlflow.runName"),
             **{k: run.get(f"params.{k}") for k in runs.varied},
         }
-        row.update({key: metric(key) for key in FINAL_COLUMNS})
-        row["first_layer_weight_change"] = metric("weight_change/layer_1")
-        top = metric(f"grad_norm/layer_{depth}")
-        row["grad_ratio_1_to_last"] = metric("grad_norm/layer_1") / top if top else float("nan")
+        regression = not math.isnan(metric("mse/test"))
+        columns = [c.replace("acc/", "mse/") if regression else c for c in FINAL_COLUMNS]
+        row.update({key: metric(key) for key in columns})
+        steps = int(run.get("params.dataset.length", 0) or 0)
+        if not math.isnan(metric("grad_norm/W_h")):  # a recurrent run: through time
+            near = metric("delta_norm/step_0")
+            far = metric(f"delta_norm/step_{steps - 1}")
+            row["grad_ratio_h1_to_hT"] = far / near if near else float("nan")
+            row["spectral_radius_W_h"] = metric("spectral_radius/W_h")
+        else:
+            row["first_layer_weight_change"] = metric("weight_change/layer_1")
+            top = metric(f"grad_norm/layer_{depth}")
+            row["grad_ratio_1_to_last"] = metric("grad_norm/layer_1") / top if top else math.nan
         row["status"] = run.get("tags.status")
         row["diverged_epoch"] = run.get("tags.diverged_epoch") or ""
-        row["diagnosis"] = diagnose(
-            1 - row["acc/train"],
-            1 - row["acc/val"],
-            bias_threshold=bias_threshold,
-            variance_threshold=variance_threshold,
+        row["diagnosis"] = (
+            "–"
+            if regression  # seed 003's labels are about classification errors
+            else diagnose(
+                1 - row["acc/train"],
+                1 - row["acc/val"],
+                bias_threshold=bias_threshold,
+                variance_threshold=variance_threshold,
+            )
         )
         row["run_id"] = run["run_id"]
         rows.append(row)

@@ -37,6 +37,7 @@ PER_RUN_KEYS = (
     "init",  # the initializer draws each run's weights before training: any choice stacks
     "model.recurrent_init",
     "model.spectral_radius",
+    "model.forget_bias",
     *(key for key in BOOKKEEPING_KEYS if key != "device"),  # a stack trains on one device
 )
 

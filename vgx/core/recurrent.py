@@ -74,17 +74,24 @@ def recurrent_blocks(w_h: torch.Tensor, gates: int) -> list[torch.Tensor]:
     return list(w_h.chunk(gates, dim=-2))
 
 
+def _over_blocks(w_h: torch.Tensor, gates: int, measure) -> torch.Tensor:  # noqa: ANN001
+    """The largest of `measure` over W_h's gate blocks, [...]; NaN where W_h is not finite (a
+    diverged run: LAPACK refuses such a matrix)."""
+    blocks = torch.stack(recurrent_blocks(w_h.detach(), gates), dim=-3).cpu().double()
+    finite = blocks.isfinite().flatten(-2).all(dim=-1)
+    values = measure(torch.where(finite[..., None, None], blocks, torch.zeros_like(blocks)))
+    values = torch.where(finite, values, torch.full_like(values, math.nan)).amax(dim=-1)
+    return values.to(w_h.dtype).to(w_h.device)
+
+
 def spectral_radius(w_h: torch.Tensor, gates: int) -> torch.Tensor:
     """The largest |eigenvalue| of W_h, over its gates' blocks for LSTM and GRU: [...]."""
-    blocks = torch.stack(recurrent_blocks(w_h.detach(), gates), dim=-3)
-    radii = torch.linalg.eigvals(blocks.cpu().double()).abs().amax(dim=-1)
-    return radii.amax(dim=-1).to(w_h.dtype).to(w_h.device)
+    return _over_blocks(w_h, gates, lambda b: torch.linalg.eigvals(b).abs().amax(dim=-1))
 
 
 def singular_max(w_h: torch.Tensor, gates: int) -> torch.Tensor:
     """The largest singular value λ₁ of W_h, over its gates' blocks for LSTM and GRU: [...]."""
-    blocks = torch.stack(recurrent_blocks(w_h.detach(), gates), dim=-3)
-    return torch.linalg.matrix_norm(blocks, ord=2).amax(dim=-1)
+    return _over_blocks(w_h, gates, lambda b: torch.linalg.matrix_norm(b, ord=2))
 
 
 def _fill_recurrent(block: torch.Tensor, cfg: TrainConfig) -> None:
@@ -104,7 +111,8 @@ def _fill_recurrent(block: torch.Tensor, cfg: TrainConfig) -> None:
 def initial_row(cfg: TrainConfig, arch: RecurrentArchitecture) -> torch.Tensor:
     """One run's initial parameters, drawn under `cfg.seed`: torch's own RNN/LSTM/GRU and read-out
     Linear first (PyTorch's default init), then the `init` group over W_x and the read-out, then
-    W_h by `model.recurrent_init`, rescaled to `model.spectral_radius` when one is given."""
+    W_h by `model.recurrent_init`, rescaled to `model.spectral_radius` when one is given; an
+    LSTM's forget gate gets `model.forget_bias` on top of its bias."""
     torch.manual_seed(cfg.seed)
     module = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[arch.model](
         arch.n_in, arch.width, num_layers=arch.depth
@@ -120,6 +128,9 @@ def initial_row(cfg: TrainConfig, arch: RecurrentArchitecture) -> torch.Tensor:
             init_weight(weight, cfg.init.name, cfg.init.std, cfg.init.scale, cfg.init.gain)
         for bias in [*biases, out_bias]:
             bias.fill_(cfg.init.bias)
+    if arch.model == "lstm":
+        for bias in biases:  # gates i, f, g, o
+            bias[arch.width : 2 * arch.width] += cfg.model.forget_bias
     for w_h in recurrent:
         for block in recurrent_blocks(w_h, arch.gates):
             _fill_recurrent(block, cfg)

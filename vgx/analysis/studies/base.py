@@ -112,10 +112,10 @@ def measurements(runs: Runs) -> pd.DataFrame:
             continue
         depth = int(_param(run, "depth", "0"))
         first, last = history.iloc[0], history.iloc[-1]
-        hidden = range(1, depth)
         row = {
             "dataset": _param(run, "dataset.name"),
             "dataset_cfg": dataset_config(run),
+            "model": _param(run, "model.name", "mlp"),
             "activation": _param(run, "activation.name"),
             "slope": float(_param(run, "activation.slope", str(ActivationConfig.slope))),
             "init": _param(run, "init.name"),
@@ -139,40 +139,82 @@ def measurements(runs: Runs) -> pd.DataFrame:
             "loss_start": first["loss/train"],
             "loss_end": last["loss/train"],
             "val_loss_end": last["loss/val"],
-            "train_error": 1 - last["acc/train"],
-            "val_error": 1 - last["acc/val"],
-            "first_layer_weight_change": last["weight_change/layer_1"],
         }
+        if "acc/train" in history:
+            row["train_error"] = 1 - last["acc/train"]
+            row["val_error"] = 1 - last["acc/val"]
         row["loss_drop"] = (row["loss_start"] - row["loss_end"]) / row["loss_start"]
         row["loss_constant"] = _constant_loss(run, row["dataset_cfg"])
         # the share of the best constant predictor's loss the training removed (≤ 0: nothing
         # beyond the class prior was learned)
         row["learned"] = 1 - row["loss_end"] / row["loss_constant"]
-        row["grad_norms_0"] = [first[f"grad_norm/layer_{i}"] for i in range(1, depth + 1)]
-        row["weight_change_curve"] = history["weight_change/layer_1"].tolist()
         row["loss_curve"] = history["loss/train"].tolist()
-        row["deltas_0"] = [first[f"delta_norm/layer_{i}"] for i in range(1, depth + 1)]
-        row["dead_end"] = (
-            float(np.mean([last[f"dead/layer_{i}"] for i in hidden])) if depth > 1 else 0.0
-        )
-        row["saturation_0"] = (
-            float(np.mean([first[f"saturation/layer_{i}"] for i in hidden])) if depth > 1 else 0.0
-        )
-        for cut in ("5pct", "10pct"):
-            name = f"saturation_at/{cut}"
-            row[f"saturation_0_{cut}"] = float(first[name]) if name in history else math.nan
-        row["saturation_end"] = (
-            float(np.mean([last[f"saturation/layer_{i}"] for i in hidden])) if depth > 1 else 0.0
-        )
-        if "weight_norm/layer_1" in history:
-            row["weight_norm_end"] = float(
-                np.sqrt(sum(last[f"weight_norm/layer_{i}"] ** 2 for i in range(1, depth + 1)))
-            )
-            row["near_zero_end"] = float(
-                np.mean([last[f"near_zero/layer_{i}"] for i in range(1, depth + 1)])
-            )
+        if "grad_norm/W_h" in history:
+            row.update(_through_time(run, history))
+        else:
+            row.update(_by_layer(history, depth))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _by_layer(history: pd.DataFrame, depth: int) -> dict[str, object]:
+    """A feed-forward run's measures by layer."""
+    first, last = history.iloc[0], history.iloc[-1]
+    hidden = range(1, depth)
+    row: dict[str, object] = {
+        "first_layer_weight_change": last["weight_change/layer_1"],
+        "grad_norms_0": [first[f"grad_norm/layer_{i}"] for i in range(1, depth + 1)],
+        "weight_change_curve": history["weight_change/layer_1"].tolist(),
+        "deltas_0": [first[f"delta_norm/layer_{i}"] for i in range(1, depth + 1)],
+        "dead_end": float(np.mean([last[f"dead/layer_{i}"] for i in hidden])) if depth > 1 else 0.0,
+    }
+    row["saturation_0"] = (
+        float(np.mean([first[f"saturation/layer_{i}"] for i in hidden])) if depth > 1 else 0.0
+    )
+    for cut in ("5pct", "10pct"):
+        name = f"saturation_at/{cut}"
+        row[f"saturation_0_{cut}"] = float(first[name]) if name in history else math.nan
+    row["saturation_end"] = (
+        float(np.mean([last[f"saturation/layer_{i}"] for i in hidden])) if depth > 1 else 0.0
+    )
+    if "weight_norm/layer_1" in history:
+        row["weight_norm_end"] = float(
+            np.sqrt(sum(last[f"weight_norm/layer_{i}"] ** 2 for i in range(1, depth + 1)))
+        )
+        row["near_zero_end"] = float(
+            np.mean([last[f"near_zero/layer_{i}"] for i in range(1, depth + 1)])
+        )
+    return row
+
+
+def _through_time(run: pd.Series, history: pd.DataFrame) -> dict[str, object]:
+    """A recurrent run's measures through time: the epoch-0 ratio and per-step factor of
+    ‖∂ℓ/∂h_1‖ to ‖∂ℓ/∂h_T‖, its curve over t, W_h's gradient and spectral radius, the test
+    error (squared error on a regression task)."""
+    first = history.iloc[0]
+    steps = int(_param(run, "dataset.length", "0"))
+    far = first.get(f"delta_norm/step_{steps - 1}", math.nan)
+    near = first.get("delta_norm/step_0", math.nan)
+    ratio = far / near if near else math.nan
+    curve = [f"delta_norm/t_{t}" for t in range(1, steps + 1)]
+    test = _recorded(run, "metrics.mse/test")
+    accuracy = _recorded(run, "metrics.acc/test")
+    spectral = _param(run, "model.spectral_radius", "None")
+    return {
+        "length": steps,
+        "recurrent_init": _param(run, "model.recurrent_init", "orthogonal"),
+        "spectral_radius": math.nan if spectral in ("None", "") else float(spectral),
+        "time_ratio_0": ratio,
+        "time_factor_0": ratio ** (1 / (steps - 1)) if ratio > 0 and steps > 1 else math.nan,
+        "time_curve_0": [first[c] for c in curve] if all(c in history for c in curve) else [],
+        "grad_h_curve": history["grad_norm/W_h"].tolist(),
+        "grad_h_max": float(history["grad_norm/W_h"].max()),
+        "radius_0": float(first["spectral_radius/W_h"]),
+        "singular_0": float(first["singular_max/W_h"]),
+        "loss_max": float(history["loss/train"].max()),
+        "test_mse": math.nan if test is None else float(test),
+        "test_error": math.nan if accuracy is None else 1 - float(accuracy),
+    }
 
 
 def depth_and_data(frame: pd.DataFrame) -> str:
