@@ -378,3 +378,59 @@ def median_curves(
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.legend(fontsize="small")
     return save_figure(fig, path)
+
+
+def through_time_panels(
+    loss_curves: dict[str, list[list[float]]],
+    time_curves: dict[str, list[list[float]]],
+    title: str,
+    loss_label: str,
+    path: Path,
+    reference: tuple[float, str] | None = None,
+) -> Path:
+    """A recurrent study's picture: the training loss by setting (median over seeds, band
+    min–max; a line that stops has diverged) beside ‖∂ℓ/∂h_t‖ at epoch 0 against the distance
+    k = T − t from the read-out: how much of the gradient reaches the steps far back."""
+    import warnings
+
+    import numpy as np
+
+    warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)  # a diverged run's epochs
+    plt = pyplot()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6))
+    for i, (name, series) in enumerate(loss_curves.items()):
+        colour, style = COLOURS[i % len(COLOURS)], LINE_STYLES[i // len(COLOURS) % 4]
+        length = max(len(s) for s in series)
+        values = np.array([s + [np.nan] * (length - len(s)) for s in series], dtype=float)
+        values[~np.isfinite(values)] = np.nan
+        epochs = np.arange(length)
+        left.plot(epochs, np.nanmedian(values, axis=0), style, color=colour, label=name)
+        low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+        left.fill_between(epochs, low, high, color=colour, alpha=0.15)
+    if reference is not None:
+        left.axhline(reference[0], color="0.5", linestyle=":", label=reference[1])
+    left.set(xlabel="epoch", ylabel=loss_label, yscale="log", title="training loss")
+    left.legend(fontsize="small")
+    for i, (name, series) in enumerate(time_curves.items()):
+        colour, style = COLOURS[i % len(COLOURS)], LINE_STYLES[i // len(COLOURS) % 4]
+        series = [s for s in series if s]
+        if not series:
+            continue
+        length = min(len(s) for s in series)
+        values = np.array([s[::-1][:length] for s in series], dtype=float)  # k = 0 first
+        values[~(values > 0)] = np.nan
+        k = np.arange(length)
+        right.plot(k, np.nanmedian(values, axis=0), style, color=colour, label=name)
+        right.fill_between(
+            k, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=colour, alpha=0.15
+        )
+    right.set(
+        xlabel="steps back from the read-out, k = T − t",
+        ylabel="‖∂ℓ/∂h_t‖ at epoch 0 (log scale)",
+        yscale="log",
+        title="gradient through time, untrained",
+    )
+    right.legend(fontsize="small")
+    fig.suptitle(title)
+    return save_figure(fig, path)

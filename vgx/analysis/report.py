@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from vgx.analysis.runs import Runs
+from vgx.config import RECURRENT_MODELS
 
 # Seed 003's bias/variance table, with the optimal (Bayes) error taken as ~0 on these toy sets:
 # train 1% / dev 11% → high variance; 15% / 16% → high bias; 15% / 30% → both; 0.5% / 1% → neither.
@@ -60,7 +61,7 @@ def summary_table(
         columns = [c.replace("acc/", "mse/") if regression else c for c in FINAL_COLUMNS]
         row.update({key: metric(key) for key in columns})
         steps = int(run.get("params.dataset.length", 0) or 0)
-        if not math.isnan(metric("grad_norm/W_h")):  # a recurrent run: through time
+        if run.get("params.model.name") in RECURRENT_MODELS:  # through time, not by layer
             near = metric("delta_norm/step_0")
             far = metric(f"delta_norm/step_{steps - 1}")
             row["grad_ratio_h1_to_hT"] = far / near if near else float("nan")

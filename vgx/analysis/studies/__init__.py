@@ -17,6 +17,8 @@ from vgx.analysis.studies import (
     l1_sparsity,
     lambda_bias_variance,
     residual,
+    rnn_exploding_clip,
+    rnn_long_range,
     sigmoid_vs_relu,
     sign_updates,
 )
@@ -37,6 +39,8 @@ STUDIES: dict[str, Study] = {
         l1_sparsity,
         sign_updates,
         dropout,
+        rnn_long_range,
+        rnn_exploding_clip,
     )
 }
 
