@@ -18,6 +18,7 @@ from vgx.analysis.studies import (
     lambda_bias_variance,
     residual,
     rnn_exploding_clip,
+    rnn_identity_init,
     rnn_long_range,
     sigmoid_vs_relu,
     sign_updates,
@@ -41,6 +42,7 @@ STUDIES: dict[str, Study] = {
         dropout,
         rnn_long_range,
         rnn_exploding_clip,
+        rnn_identity_init,
     )
 }
 
