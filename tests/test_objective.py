@@ -98,3 +98,39 @@ def test_each_update_rule_follows_torch_optim_for_every_run(name):
             optimizers[j].step()
     for j in range(2):
         assert stacked[j].tolist() == pytest.approx(alone[j].tolist(), rel=1e-5, abs=1e-6)
+
+
+def test_squared_error_on_a_sigmoid_output_has_the_hand_computed_gradient():
+    """ℓ = (σ(z) − y)²: ∂ℓ/∂z = 2(σ(z) − y)·σ(z)(1 − σ(z)); cross-entropy's is σ(z) − y. At a
+    saturated wrong prediction (z = −10, y = 1) the first is ~1e-4 of the second."""
+    from vgx.core.objective import Loss, example_losses
+
+    z = torch.tensor([[[-10.0], [0.5], [3.0]]], requires_grad=True)
+    y = torch.tensor([1.0, 0.0, 1.0])
+    example_losses(z, y, Loss.of("mse", 2)).sum().backward()
+    s = torch.sigmoid(z.detach()).flatten()
+    assert torch.allclose(z.grad.flatten(), 2 * (s - y) * s * (1 - s), rtol=1e-5)
+    z.grad = None
+    example_losses(z, y, Loss.of("bce", 2)).sum().backward()
+    assert torch.allclose(z.grad.flatten(), s - y, rtol=1e-5)
+    ratio = 2 * s[0] * (1 - s[0])  # squared error's over cross-entropy's at the wrong one
+    assert ratio < 1e-4
+
+
+def test_squared_error_over_classes_and_for_regression():
+    from vgx.core.objective import Loss, constant_loss, example_losses
+
+    logits = torch.tensor([[[2.0, 0.0, -1.0]]])
+    p = torch.softmax(logits, -1)[0, 0]
+    expected = ((p - torch.tensor([0.0, 1.0, 0.0])) ** 2).mean()
+    assert example_losses(logits, torch.tensor([1]), Loss.of("mse", 3)).item() == pytest.approx(
+        expected.item()
+    )
+    out = torch.tensor([[[1.5], [0.2]]])
+    assert example_losses(out, torch.tensor([1.0, 0.7]), Loss.of(None, 0)).tolist()[0] == [
+        pytest.approx(0.25),
+        pytest.approx(0.25),
+    ]
+    assert constant_loss(torch.tensor([0.0, 1.0, 2.0]), 0) == pytest.approx(2 / 3)
+    assert constant_loss(torch.tensor([0, 0, 0, 1]), 2, "mse") == pytest.approx(0.25 * 0.75)
+    assert constant_loss(torch.tensor([0, 1, 2]), 3, "mse") == pytest.approx((1 - 1 / 3) / 3)

@@ -104,7 +104,7 @@ def study_command(args: list[str]) -> int:
     """`vgx study NAME [OVERRIDES]`: the study's sweep, its report, and the verdict."""
     from omegaconf import OmegaConf
 
-    from vgx.analysis.studies import STUDIES
+    from vgx.analysis.studies import STUDIES, by_group
     from vgx.sweeps.preflight import check_command_line
     from vgx.sweeps.sweep import run_sweep
 
@@ -112,9 +112,14 @@ def study_command(args: list[str]) -> int:
         print("\n".join(STUDIES))
         return 0
     if not args or args[0] in ("--list", "-l", "-h", "--help"):
-        print("usage: vgx study NAME [OVERRIDES]   (overrides replace the study's values)\n")
-        for study in STUDIES.values():
-            print(f"  {study.name:<22}{study.claim} ({study.source})")
+        print("usage: vgx study NAME [OVERRIDES]   (overrides replace the study's values)")
+        for group, studies in by_group().items():
+            print(f"\nfrom {group}:")
+            for study in studies:
+                print(f"  {study.name:<22}{study.claim} ({study.source})")
+                if study.paper is not None:
+                    paper = study.paper
+                    print(f"  {'':<22}published: {paper.published} ({paper.where})")
         return 0
     name, overrides = args[0], args[1:]
     if name not in STUDIES:

@@ -16,6 +16,7 @@ from vgx.analysis.studies import (
     init,
     l1_sparsity,
     lambda_bias_variance,
+    mse_vs_cross_entropy,
     residual,
     rnn_exploding_clip,
     rnn_identity_init,
@@ -43,17 +44,26 @@ STUDIES: dict[str, Study] = {
         rnn_long_range,
         rnn_exploding_clip,
         rnn_identity_init,
+        mse_vs_cross_entropy,
     )
 }
 
 
 def verdict_markdown(study: Study, verdict: Verdict) -> str:
+    published = []
+    if study.paper is not None:
+        paper = study.paper
+        published = [
+            f"**Published** ({paper.reference}, {paper.where}): {paper.published}.",
+            "",
+        ]
     return "\n".join(
         [
             f"## {study.name}: {verdict.outcome}",
             "",
             f"**Claim** ({study.source}): {study.claim}.",
             "",
+            *published,
             f"**Rule**: {study.rule}.",
             "",
             f"**Measured**: {verdict.measured}.",
@@ -62,6 +72,14 @@ def verdict_markdown(study: Study, verdict: Verdict) -> str:
             "",
         ]
     )
+
+
+def by_group() -> dict[str, list[Study]]:
+    """The studies by where their claims come from: the tutorials first, then the papers."""
+    groups: dict[str, list[Study]] = {"the tutorials": [], "the papers": []}
+    for study in STUDIES.values():
+        groups[study.group].append(study)
+    return groups
 
 
 def write_verdict(runs: Runs, name: str, folder: Path) -> Verdict:

@@ -32,10 +32,20 @@ class Verdict:
     parts: dict[str, bool] = field(default_factory=dict)  # each part of the claim: met?
 
 
+@dataclass(frozen=True)
+class Paper:
+    """The published result a study reproduces small: where it stands and what it reported."""
+
+    reference: str  # authors, year and title
+    where: str  # the figure or table
+    published: str  # the number or shape the paper reported
+
+
 @dataclass
 class Study:
     """A comparison of the source texts: its sweep is conf/study/NAME.yaml; its judge and
-    figure read the runs' measurements."""
+    figure read the runs' measurements. A study of a paper names it, the figure or table, and
+    the published result, which its verdict shows beside vgx's."""
 
     name: str
     claim: str
@@ -45,6 +55,12 @@ class Study:
     headline_figure: str | None = None  # the figure file the README shows for it
     tags: dict[str, str] = field(default_factory=dict)
     rule: str = EVERY_SEED  # over what each part is judged
+    paper: Paper | None = None
+
+    @property
+    def group(self) -> str:
+        """Where the claim comes from: the tutorials (seeds) or a paper behind them."""
+        return "the papers" if self.paper is not None else "the tutorials"
 
 
 def bars(
@@ -143,6 +159,8 @@ def measurements(runs: Runs) -> pd.DataFrame:
         if "acc/train" in history:
             row["train_error"] = 1 - last["acc/train"]
             row["val_error"] = 1 - last["acc/val"]
+            row["train_error_curve"] = (1 - history["acc/train"]).tolist()
+        row["loss"] = _param(run, "loss", "None")
         row["loss_drop"] = (row["loss_start"] - row["loss_end"]) / row["loss_start"]
         row["loss_constant"] = _constant_loss(run, row["dataset_cfg"])
         # the share of the best constant predictor's loss the training removed (≤ 0: nothing

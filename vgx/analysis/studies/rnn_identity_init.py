@@ -8,6 +8,7 @@ import pandas as pd
 from vgx.analysis.studies.base import (
     FALLING_LOSS,
     FLAT_LOSS,
+    Paper,
     Study,
     Verdict,
     conclude,
@@ -73,4 +74,11 @@ STUDY = Study(
     judge_rnn_identity_init,
     figure_rnn_identity_init,
     headline_figure="identity_vs_gaussian_through_time.png",
+    paper=Paper(
+        "Le, Jaitly & Hinton 2015, A Simple Way to Initialize Recurrent Networks of Rectified "
+        "Linear Units",
+        "section 4.2, MNIST read pixel by pixel (784 steps)",
+        "the IRNN reaches 97% test accuracy, where the RNNs without the identity start stay far "
+        "behind",
+    ),
 )

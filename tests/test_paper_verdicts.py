@@ -1,0 +1,52 @@
+"""The papers' studies' judges on hand-made measurements: each holds on its own numbers, and each
+part flips alone when one seed of one setting contradicts it."""
+
+from __future__ import annotations
+
+from tests.test_verdicts import check_flips, flip, frame
+from vgx.analysis.studies import STUDIES, by_group, verdict_markdown
+from vgx.analysis.studies.mse_vs_cross_entropy import judge_mse_vs_cross_entropy
+
+
+def loss_frame():
+    return frame(
+        [
+            {"loss": "bce", "deltas_0": [0.5], "learned": 0.67, "train_error": 0.11},
+            {"loss": "mse", "deltas_0": [5e-5], "learned": -1.0, "train_error": 0.5},
+        ]
+    )
+
+
+def test_mse_vs_cross_entropy_each_part_flips():
+    data = loss_frame()
+    signal = data.copy()
+    where = (signal.seed == 1) & (signal["loss"] == "mse")
+    signal.loc[where, "deltas_0"] = signal.loc[where, "deltas_0"].apply(lambda _: [0.1])
+    check_flips(
+        judge_mse_vs_cross_entropy,
+        data,
+        {
+            "at epoch 0 squared error's output error signal is below 1% of cross-entropy's": signal,
+            "cross-entropy learns": flip(data, "learned", 0.3, loss="bce"),
+            "squared error stays stuck": flip(data, "learned", 0.4, loss="mse"),
+        },
+    )
+
+
+def test_every_paper_study_names_its_paper_figure_and_published_result():
+    papers = by_group()["the papers"]
+    assert papers and all(s.paper is not None for s in papers)
+    assert all(s.paper is None for s in by_group()["the tutorials"])
+    verdict = STUDIES["mse_vs_cross_entropy"].judge(loss_frame())
+    text = verdict_markdown(STUDIES["mse_vs_cross_entropy"], verdict)
+    assert "**Published** (Glorot & Bengio 2010" in text and "plateaus" in text
+
+
+def test_study_list_groups_the_studies_by_source(capsys):
+    from vgx.cli import main
+
+    assert main(["study", "--list"]) == 0
+    out = capsys.readouterr().out
+    tutorials, papers = out.index("from the tutorials:"), out.index("from the papers:")
+    assert tutorials < out.index("sigmoid_vs_relu") < papers < out.index("mse_vs_cross_entropy")
+    assert "published: " in out[papers:]
