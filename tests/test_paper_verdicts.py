@@ -50,3 +50,56 @@ def test_study_list_groups_the_studies_by_source(capsys):
     tutorials, papers = out.index("from the tutorials:"), out.index("from the papers:")
     assert tutorials < out.index("sigmoid_vs_relu") < papers < out.index("mse_vs_cross_entropy")
     assert "published: " in out[papers:]
+
+
+def glorot_frame():
+    from tests.test_verdicts import deltas
+
+    def run(activation: str, init: str, factor: float, error: float) -> dict:
+        return {"activation": activation, "init": init, "deltas_0": deltas(factor, 6),
+                "test_error": error, "train_error": error}  # fmt: skip
+
+    return frame(
+        [
+            run("tanh", "torch_default", 0.54, 0.47),
+            run("tanh", "xavier_uniform", 0.9, 0.4),
+            run("sigmoid", "torch_default", 0.14, 0.9),
+            run("sigmoid", "xavier_uniform", 0.24, 0.9),
+        ]
+    )
+
+
+def test_glorot_gradients_each_part_flips():
+    from tests.test_verdicts import deltas
+    from vgx.analysis.studies.glorot_gradients import judge_glorot_gradients
+
+    data = glorot_frame()
+
+    def with_deltas(factor: float, **setting: str):
+        changed = data.copy()
+        where = changed.seed == 1
+        for key, value in setting.items():
+            where &= changed[key] == value
+        changed.loc[where, "deltas_0"] = changed.loc[where, "deltas_0"].apply(
+            lambda _: deltas(factor, 6)
+        )
+        return changed
+
+    check_flips(
+        judge_glorot_gradients,
+        data,
+        {
+            "tanh, standard init: the gradient shrinks toward the lower layers": with_deltas(
+                0.95, activation="tanh", init="torch_default"
+            ),
+            "tanh, normalized init: it stays level": with_deltas(
+                0.6, activation="tanh", init="xavier_uniform"
+            ),
+            "sigmoid ends with the highest test error": flip(
+                data, "test_error", 0.45, activation="sigmoid", init="torch_default"
+            ),
+            "tanh with normalized init ends below tanh with standard": flip(
+                data, "test_error", 0.5, activation="tanh", init="xavier_uniform"
+            ),
+        },
+    )

@@ -13,6 +13,7 @@ from vgx.analysis.studies import (
     dropout,
     dying_relu,
     exploding_clip,
+    glorot_gradients,
     init,
     l1_sparsity,
     lambda_bias_variance,
@@ -44,6 +45,7 @@ STUDIES: dict[str, Study] = {
         rnn_long_range,
         rnn_exploding_clip,
         rnn_identity_init,
+        glorot_gradients,
         mse_vs_cross_entropy,
     )
 }

@@ -160,6 +160,8 @@ def measurements(runs: Runs) -> pd.DataFrame:
             row["train_error"] = 1 - last["acc/train"]
             row["val_error"] = 1 - last["acc/val"]
             row["train_error_curve"] = (1 - history["acc/train"]).tolist()
+            test_accuracy = _recorded(run, "metrics.acc/test")
+            row["test_error"] = math.nan if test_accuracy is None else 1 - float(test_accuracy)
         row["loss"] = _param(run, "loss", "None")
         row["loss_drop"] = (row["loss_start"] - row["loss_end"]) / row["loss_start"]
         row["loss_constant"] = _constant_loss(run, row["dataset_cfg"])
