@@ -174,3 +174,57 @@ def test_theory_prints_pascanus_conditions_for_a_recurrent_config(capsys):
     assert main(["theory", "model=rnn", "activation=relu", "dataset=adding",
                  "dataset.n_samples=50", "+model.spectral_radius=2"]) == 0  # fmt: skip
     assert "λ₁ > 1/γ is necessary" in capsys.readouterr().out
+
+
+def _gauss(f) -> float:  # noqa: ANN001
+    from scipy.integrate import quad
+
+    return quad(lambda z: f(z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi), -12, 12)[0]
+
+
+def test_xi_c_of_tanh_at_sigma_w2_15_sigma_b2_005_matches_an_independent_computation():
+    """Ordered phase (c* = 1): ξ_c = −1/ln χ₁, with q* from the variance map iterated here by
+    scipy's adaptive quadrature, and χ₁ = σ_w² E[sech⁴(√q* z)]."""
+    sigma_w2, sigma_b2 = 1.5, 0.05
+    q = 1.0
+    for _ in range(500):
+        q = sigma_w2 * _gauss(lambda z, q=q: math.tanh(math.sqrt(q) * z) ** 2) + sigma_b2
+    chi1 = sigma_w2 * _gauss(lambda z: (1 - math.tanh(math.sqrt(q) * z) ** 2) ** 2)
+    expected = -1 / math.log(chi1)
+    prediction = predict("tanh", sigma_w2, sigma_b2)
+    assert prediction.phase == "ordered" and prediction.c_star == 1.0
+    assert prediction.xi_c == pytest.approx(expected, rel=1e-3)
+    assert 15 < expected < 17  # about 16 layers: trainable to ~95
+
+
+def test_the_chaotic_correlation_fixed_point_matches_monte_carlo():
+    """σ_w² = 4, σ_b² = 0.05: c* and χ_c against a million-sample Monte Carlo of the maps."""
+    rng = np.random.default_rng(0)
+    z1, z2 = rng.standard_normal((2, 1_000_000))
+    prediction = predict("tanh", 4.0, 0.05)
+    q = prediction.q_star
+    c = 0.5
+    for _ in range(200):
+        u1 = math.sqrt(q) * z1
+        u2 = math.sqrt(q) * (c * z1 + math.sqrt(1 - c * c) * z2)
+        c = (4.0 * np.mean(np.tanh(u1) * np.tanh(u2)) + 0.05) / q
+    u1, u2 = math.sqrt(q) * z1, math.sqrt(q) * (c * z1 + math.sqrt(1 - c * c) * z2)
+    chi_c = 4.0 * np.mean((1 - np.tanh(u1) ** 2) * (1 - np.tanh(u2) ** 2))
+    assert prediction.phase == "chaotic"
+    assert prediction.c_star == pytest.approx(c, abs=0.01)
+    assert prediction.chi_c == pytest.approx(chi_c, rel=0.01)
+    assert prediction.xi_c == pytest.approx(-1 / math.log(chi_c), rel=0.05)
+
+
+def test_random_biases_are_drawn_with_the_std_asked_for_and_enter_the_theory():
+    from vgx.analysis.theory import predict_for_config
+    from vgx.core.network import Architecture, initial_row
+
+    cfg = compose_config(["init.bias_std=0.5", "init.bias=0.2", "depth=3", "width=400"])[0]
+    arch = Architecture.of(cfg, 2, 2)
+    biases = initial_row(cfg, arch)[arch.weight_count() :]
+    assert biases.mean().item() == pytest.approx(0.2, abs=0.05)
+    assert biases.std().item() == pytest.approx(0.5, rel=0.1)
+    assert predict_for_config(cfg).sigma_b2 == pytest.approx(0.25)
+    plain = compose_config(["init.bias=0.2", "depth=3", "width=400"])[0]
+    assert torch.all(initial_row(plain, arch)[arch.weight_count() :] == 0.2)

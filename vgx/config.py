@@ -95,6 +95,9 @@ class InitConfig:
     scale: float = 0.05  # half-width a of `uniform`: U(-a, a) (Keras' RandomUniform default)
     gain: float = 1.0  # multiplies the xavier and orthogonal initializers
     bias: float = 0.0  # constant every bias starts at (the norm's shift when norm != none)
+    # std of normal noise added to every bias at the start: the σ_b of mean-field theory
+    # (Schoenholz et al. 2017 train tanh nets with σ_b² = 0.05); 0: constant biases
+    bias_std: float = 0.0
 
 
 @dataclass
@@ -165,6 +168,7 @@ KEYS_READ_BY = {
     "init.scale": ("init.name", ("uniform",)),
     "init.gain": ("init.name", ("xavier_uniform", "xavier_normal", "orthogonal")),
     "init.bias": ("init.name", tuple(i for i in INITS if i != "torch_default")),
+    "init.bias_std": ("init.name", tuple(i for i in INITS if i != "torch_default")),
     "dataset.n_classes": ("dataset.name", ("blobs",)),
     "dataset.n_samples": ("dataset.name", tuple(d for d in DATASETS if d != "digits")),
     "dataset.noise": ("dataset.name", POINT_DATASETS),
@@ -382,6 +386,8 @@ def validate(cfg: TrainConfig) -> None:
     _at_most(
         "init.bias", cfg.init.bias, SCALE_LIMIT, f"a number in [-{SCALE_LIMIT:g}, {SCALE_LIMIT:g}]"
     )
+    if not 0 <= cfg.init.bias_std <= SCALE_LIMIT:
+        raise ConfigError("init.bias_std", cfg.init.bias_std, f"a number in [0, {SCALE_LIMIT:g}]")
     _choice("regularizer.kind", cfg.regularizer.kind, REGULARIZER_KINDS)
     if not (cfg.regularizer.lam >= 0 and math.isfinite(cfg.regularizer.lam)):
         raise ConfigError("regularizer.lam", cfg.regularizer.lam, "a finite number >= 0")

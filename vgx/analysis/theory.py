@@ -17,7 +17,7 @@ every pre-activation: h ~ N(b, q).
 from __future__ import annotations
 
 import math
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import torch
@@ -55,6 +55,35 @@ def gaussian_moments(activation: str, slope: float, mean: float, q: float) -> tu
     (dy,) = torch.autograd.grad(y.sum(), x)
     phi, derivative = y.detach().numpy(), dy.numpy()
     return float(weights @ phi**2), float(weights @ derivative**2)
+
+
+# E over two correlated N(0,1) by a Gauss–Hermite product grid (smooth integrands: the correlation
+# map is only evaluated for it; the kinks of ReLU and friends cost it a little accuracy).
+PAIR_NODES = 80
+
+
+@lru_cache(maxsize=1)
+def _pair_grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    z, w = np.polynomial.hermite_e.hermegauss(PAIR_NODES)
+    z1, z2 = np.meshgrid(z, z, indexing="ij")
+    return z1, z2, np.outer(w, w) / (2 * math.pi)
+
+
+def pair_moments(
+    activation: str, slope: float, mean: float, q: float, c: float
+) -> tuple[float, float]:
+    """(E[φ(u₁)φ(u₂)], E[φ′(u₁)φ′(u₂)]) for u₁ = b + √q z₁, u₂ = b + √q (c z₁ + √(1 − c²) z₂)."""
+    z1, z2, weights = _pair_grid()
+    spread = math.sqrt(q)
+    u1 = mean + spread * z1
+    u2 = mean + spread * (c * z1 + math.sqrt(max(0.0, 1 - c * c)) * z2)
+    x = torch.tensor(np.stack([u1, u2]), dtype=torch.float64, requires_grad=True)
+    y = activation_fn(activation, slope)(x)
+    (dy,) = torch.autograd.grad(y.sum(), x)
+    phi, derivative = y.detach().numpy(), dy.numpy()
+    return float((weights * phi[0] * phi[1]).sum()), float(
+        (weights * derivative[0] * derivative[1]).sum()
+    )
 
 
 class Prediction:
@@ -105,6 +134,52 @@ class Prediction:
         q = self.q_star if math.isfinite(self.q_star) else Q_LIMIT
         return self.sigma_w2 * self._moments(q)[1]
 
+    def _pair_moments(self, q: float, c: float) -> tuple[float, float]:
+        return pair_moments(self.activation, self.slope, self.bias, q, c)
+
+    @cached_property
+    def c_star(self) -> float:
+        """The fixed point of the correlation map c → (σ_w² E[φ(u₁)φ(u₂)] + σ_b²) / q* of two
+        inputs' pre-activations: 1 in the ordered phase (χ₁ < 1), below 1 in the chaotic one."""
+        q = self.q_star
+        if not math.isfinite(q) or q <= 0:
+            return math.nan
+        if self.chi1 < 1:  # c = 1 is the stable fixed point exactly when χ₁ < 1
+            return 1.0
+        from scipy.optimize import brentq
+
+        # chaotic: the map pulls c toward c* < 1 from below and pushes it away from 1, so
+        # map(c) − c changes sign once on [0, 1)
+        def excess(c: float) -> float:
+            return (self.sigma_w2 * self._pair_moments(q, c)[0] + self.sigma_b2) / q - c
+
+        top = 1.0 - 1e-3
+        if excess(top) >= 0:  # c* within 0.001 of 1: at the critical line
+            return 1.0
+        return float(brentq(excess, 0.0, top, xtol=1e-10))
+
+    @cached_property
+    def chi_c(self) -> float:
+        """χ_c = σ_w² E[φ′(u₁)φ′(u₂)] at (q*, c*): how fast the correlation approaches c*."""
+        if not math.isfinite(self.c_star):
+            return math.nan
+        if self.c_star >= 1.0 - 1e-9:
+            return self.chi1
+        return self.sigma_w2 * self._pair_moments(self.q_star, self.c_star)[1]
+
+    @property
+    def xi_c(self) -> float:
+        """ξ_c = −1/ln χ_c, the depth scale over which two inputs' correlation is forgotten:
+        Schoenholz et al. 2017 find nets trainable to a depth of about 6 ξ_c."""
+        chi = self.chi_c
+        if not (chi > 0) or chi >= 1:
+            return math.inf
+        return -1.0 / math.log(chi)
+
+    @property
+    def phase(self) -> str:
+        return "ordered" if self.chi1 < 1 else "chaotic"
+
     @property
     def factor(self) -> float:
         """The predicted ratio ‖δ_l‖ / ‖δ_{l+1}‖ of consecutive hidden layers: the geometric mean
@@ -145,9 +220,10 @@ def weight_variance(
     return variances[init]
 
 
-def bias_variance(init: str, fan_in: int) -> float:
-    """PyTorch's own biases are U(±1/√fan_in); every other init sets the constant `init.bias`."""
-    return 1 / (3 * fan_in) if init == "torch_default" else 0.0
+def bias_variance(init: str, fan_in: int, bias_std: float = 0.0) -> float:
+    """PyTorch's own biases are U(±1/√fan_in); every other init sets the constant `init.bias`
+    plus N(0, `init.bias_std`²)."""
+    return 1 / (3 * fan_in) if init == "torch_default" else bias_std**2
 
 
 def hidden_sigma_w2(init: str, width: int, std: float, scale: float, gain: float) -> float:
@@ -176,14 +252,15 @@ def predict_for_run(
     scale: float,
     gain: float,
     bias: float,
+    bias_std: float = 0.0,
 ) -> Prediction:
     """Layer by layer for a plain MLP: q_1 from the data, then the variance map."""
     first = weight_variance(init, n_features, width, std, scale, gain)
-    q1 = first * input_moment + bias_variance(init, n_features)
+    q1 = first * input_moment + bias_variance(init, n_features, bias_std)
     return predict(
         activation,
         hidden_sigma_w2(init, width, std, scale, gain),
-        bias_variance(init, width),
+        bias_variance(init, width, bias_std),
         0.0 if init == "torch_default" else bias,
         slope,
         q1=q1,
@@ -212,6 +289,7 @@ def predict_for_config(cfg: TrainConfig) -> Prediction:
         cfg.init.scale,
         cfg.init.gain,
         cfg.init.bias,
+        cfg.init.bias_std,
     )
 
 
@@ -240,4 +318,15 @@ def describe(prediction: Prediction, depth: int) -> str:
         f"deep-network asymptote: q* = {q_text}   χ₁ = σ_w² E[φ′(h)²] = {chi1:.4g}   "
         f"√χ₁ = {prediction.asymptotic_factor:.4g} a layer — the gradient {regime} with depth",
     ]
+    xi = prediction.xi_c
+    xi_text = (
+        f"{xi:.3g} layers, trainable to about 6 ξ_c = {6 * xi:.3g}"
+        if math.isfinite(xi)
+        else ("∞ (at the critical line)")
+    )
+    lines.append(
+        f"{prediction.phase} phase (χ₁ {'<' if chi1 < 1 else '>'} 1): correlation fixed point "
+        f"c* = {prediction.c_star:.4g}, χ_c = {prediction.chi_c:.4g}, depth scale ξ_c = {xi_text} "
+        f"(this net: depth {depth})"
+    )
     return "\n".join(lines)

@@ -156,6 +156,8 @@ def initial_row(cfg: TrainConfig, arch: Architecture) -> torch.Tensor:
             init_weight(weight, cfg.init.name, cfg.init.std, cfg.init.scale, cfg.init.gain)
         for bias in biases:
             bias.fill_(cfg.init.bias)
+            if cfg.init.bias_std > 0:
+                bias.add_(torch.randn_like(bias), alpha=cfg.init.bias_std)
     scales = [torch.ones(dims[i + 1]) for i in range(arch.hidden)] if with_norm else None
     return arch.pack(weights, biases, scales)
 

@@ -128,6 +128,8 @@ def initial_row(cfg: TrainConfig, arch: RecurrentArchitecture) -> torch.Tensor:
             init_weight(weight, cfg.init.name, cfg.init.std, cfg.init.scale, cfg.init.gain)
         for bias in [*biases, out_bias]:
             bias.fill_(cfg.init.bias)
+            if cfg.init.bias_std > 0:
+                bias.add_(torch.randn_like(bias), alpha=cfg.init.bias_std)
     if arch.model == "lstm":
         for bias in biases:  # gates i, f, g, o
             bias[arch.width : 2 * arch.width] += cfg.model.forget_bias
