@@ -254,3 +254,54 @@ def test_a_non_finite_bias_marks_the_run_diverged():
     with torch.no_grad():
         network.biases()[1].fill_(float("inf"))
     assert probe.measure_network(network, torch.zeros(1, 4), torch.zeros(1), None)[1] == [False]
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_the_jacobian_probe_matches_autograds_jacobian_of_the_hidden_stack(residual):
+    """The epoch-0 row's jacobian/* against torch.autograd.functional.jacobian of a₁ ↦ a_{L−1}
+    written out from the same weights, on the same validation examples."""
+    from tests.conftest import compose_config
+    from vgx.core.data import load
+    from vgx.core.jacobian import JACOBIAN_EXAMPLES
+    from vgx.core.loop import train_run
+    from vgx.core.network import Architecture, Network, activation_fn
+
+    cfg = compose_config(
+        ["epochs=1", "progress=false", "activation=tanh", "init=he_normal", "depth=5",
+         "width=12", f"residual={str(residual).lower()}"]
+    )[0]  # fmt: skip
+    splits = load(cfg.dataset)
+    network = Network.build([cfg], Architecture.of(cfg, 2, 2), torch.device("cpu"))
+    weights = [w[0].detach().double() for w in network.weights()]
+    biases = [b[0].detach().double() for b in network.biases()]
+    phi = activation_fn("tanh", 0.0)
+
+    def stack(a1: torch.Tensor) -> torch.Tensor:
+        a = a1
+        for w, b in zip(weights[1:-1], biases[1:-1], strict=True):
+            a = a + phi(w @ a + b) if residual else phi(w @ a + b)
+        return a
+
+    singular = []
+    for x in splits.x_val[:JACOBIAN_EXAMPLES].double():
+        a1 = phi(weights[0] @ x + biases[0])
+        singular.append(torch.linalg.svdvals(torch.autograd.functional.jacobian(stack, a1)))
+    values = torch.cat(singular)
+    row = train_run(cfg).history[0]
+    assert row["jacobian/sv_max"] == pytest.approx(values.max().item(), rel=1e-4)
+    assert row["jacobian/sv_min"] == pytest.approx(values.min().item(), rel=1e-3, abs=1e-6)
+    assert row["jacobian/sv_spread"] == pytest.approx(values.log10().std().item(), rel=1e-3)
+
+
+def test_a_deep_linear_orthogonal_net_is_an_isometry_and_the_probe_runs_at_epoch_0_only():
+    from tests.conftest import compose_config
+    from vgx.core.loop import train_run
+
+    cfg = compose_config(
+        ["epochs=2", "progress=false", "activation=linear", "init=orthogonal", "width=16",
+         "depth=12"]
+    )[0]  # fmt: skip
+    history = train_run(cfg).history
+    assert history[0]["jacobian/sv_max"] == pytest.approx(1.0, abs=1e-5)
+    assert history[0]["jacobian/sv_min"] == pytest.approx(1.0, abs=1e-5)
+    assert not any(k.startswith("jacobian/") for k in history[1])

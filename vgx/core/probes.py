@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import torch
 
 from vgx.core.data import Splits
+from vgx.core.jacobian import JACOBIAN_EXAMPLES, JACOBIAN_METRICS, hidden_jacobian, spectrum
 from vgx.core.network import Activation, Network
 from vgx.core.objective import Loss, example_hits, example_losses, run_losses
 
@@ -234,14 +235,15 @@ class EpochProbe:
         penalty: torch.Tensor,
         before: torch.Tensor | None,
     ) -> tuple[list[dict[str, float]], list[bool]]:
-        """`measure` for a network's runs, from one eval-mode pass over `self.inputs`."""
+        """`measure` for a network's runs, from one eval-mode pass over `self.inputs`; at epoch
+        0 (no `before`) also the singular values of the hidden stack's Jacobian."""
         preactivations: list[torch.Tensor] = []
         with evaluating(network), torch.no_grad():
             logits = network.forward(
                 self.inputs.expand(network.k, *self.inputs.shape), preactivations
             )
             hidden = self.validation_part(preactivations)
-        return self.measure(
+        rows, finite = self.measure(
             logits,
             hidden,
             network.weight_rows().detach(),
@@ -250,6 +252,16 @@ class EpochProbe:
             penalty,
             before,
         )
+        if before is None and hidden is not None and network.arch.norm == "none":
+            jacobian = hidden_jacobian(
+                [w.detach() for w in network.weights()[1:-1]],
+                hidden[:, :, :JACOBIAN_EXAMPLES],
+                self.activation,
+                network.arch.residual,
+            )
+            for row, values in zip(rows, spectrum(jacobian).tolist(), strict=True):
+                row.update(zip(JACOBIAN_METRICS, values, strict=True))
+        return rows, finite
 
     def validation_part(self, preactivations: list[torch.Tensor]) -> torch.Tensor | None:
         """The hidden layers' pre-activations on the validation examples, [K, layers, n_val,
