@@ -103,3 +103,48 @@ def test_glorot_gradients_each_part_flips():
             ),
         },
     )
+
+
+def isometry_frame():
+    rows = []
+    for activation, init, spread_ in (
+        ("tanh", "orthogonal", 0.22),
+        ("relu", "he_normal", 13.0),
+        ("linear", "orthogonal", 0.0),
+    ):
+        for depth, curve in ((4, [2.3, 1.0, 0.5, 0.28]), (32, [2.3, 0.2])):
+            rows.append(
+                {
+                    "activation": activation,
+                    "init": init,
+                    "depth": depth,
+                    "loss_curve": curve,
+                    "jacobian_spread": spread_,
+                    "jacobian_max": 1.0,
+                    "jacobian_min": 0.1,
+                    "loss_end": curve[-1],
+                }  # fmt: skip
+            )
+    return frame(rows)
+
+
+def test_dynamical_isometry_each_part_flips():
+    from vgx.analysis.studies.dynamical_isometry import judge_dynamical_isometry
+
+    data = isometry_frame()
+    slow = data.copy()
+    where = (slow.seed == 1) & (slow.activation == "linear") & (slow.depth == 32)
+    slow.loc[where, "loss_curve"] = slow.loc[where, "loss_curve"].apply(lambda _: [2.3] * 20)
+    check_flips(
+        judge_dynamical_isometry,
+        data,
+        {
+            "32-layer tanh, orthogonal: singular values concentrated": flip(
+                data, "jacobian_spread", 0.8, activation="tanh", depth=32
+            ),
+            "32-layer ReLU, Gaussian (He): spread over orders of magnitude": flip(
+                data, "jacobian_spread", 0.4, activation="relu", depth=32
+            ),
+            "linear, orthogonal: epochs to learn do not grow with depth": slow,
+        },
+    )

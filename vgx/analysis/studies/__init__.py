@@ -12,6 +12,7 @@ from vgx.analysis.studies import (
     depth_activation,
     dropout,
     dying_relu,
+    dynamical_isometry,
     exploding_clip,
     glorot_gradients,
     init,
@@ -47,6 +48,7 @@ STUDIES: dict[str, Study] = {
         rnn_identity_init,
         glorot_gradients,
         mse_vs_cross_entropy,
+        dynamical_isometry,
     )
 }
 

@@ -169,6 +169,9 @@ def measurements(runs: Runs) -> pd.DataFrame:
         # beyond the class prior was learned)
         row["learned"] = 1 - row["loss_end"] / row["loss_constant"]
         row["loss_curve"] = history["loss/train"].tolist()
+        for name in ("max", "min", "spread"):
+            column = f"jacobian/sv_{name}"
+            row[f"jacobian_{name}"] = float(first[column]) if column in history else math.nan
         if "grad_norm/W_h" in history:
             row.update(_through_time(run, history))
         else:
