@@ -9,12 +9,14 @@ from pathlib import Path
 from vgx.analysis.runs import Runs
 from vgx.analysis.studies import (
     batchnorm,
+    degradation,
     depth_activation,
     dropout,
     dying_relu,
     dynamical_isometry,
     exploding_clip,
     glorot_gradients,
+    he_init_depth,
     init,
     l1_sparsity,
     lambda_bias_variance,
@@ -25,6 +27,7 @@ from vgx.analysis.studies import (
     rnn_long_range,
     sigmoid_vs_relu,
     sign_updates,
+    trainable_depth,
 )
 from vgx.analysis.studies.base import Study, Verdict, measurements
 
@@ -49,6 +52,9 @@ STUDIES: dict[str, Study] = {
         glorot_gradients,
         mse_vs_cross_entropy,
         dynamical_isometry,
+        he_init_depth,
+        trainable_depth,
+        degradation,
     )
 }
 

@@ -136,6 +136,7 @@ def measurements(runs: Runs) -> pd.DataFrame:
             "slope": float(_param(run, "activation.slope", str(ActivationConfig.slope))),
             "init": _param(run, "init.name"),
             "bias": float(_param(run, "init.bias", "0")),
+            "bias_std": float(_param(run, "init.bias_std", "0")),
             "depth": depth,
             "width": int(_param(run, "width", "0")),
             "init_std": float(_param(run, "init.std", "1")),
@@ -157,6 +158,7 @@ def measurements(runs: Runs) -> pd.DataFrame:
             "val_loss_end": last["loss/val"],
         }
         if "acc/train" in history:
+            row["train_accuracy"] = last["acc/train"]
             row["train_error"] = 1 - last["acc/train"]
             row["val_error"] = 1 - last["acc/val"]
             row["train_error_curve"] = (1 - history["acc/train"]).tolist()
