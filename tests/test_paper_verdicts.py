@@ -3,6 +3,8 @@ part flips alone when one seed of one setting contradicts it."""
 
 from __future__ import annotations
 
+import math
+
 from tests.test_verdicts import check_flips, flip, frame
 from vgx.analysis.studies import STUDIES, by_group, verdict_markdown
 from vgx.analysis.studies.mse_vs_cross_entropy import judge_mse_vs_cross_entropy
@@ -148,3 +150,101 @@ def test_dynamical_isometry_each_part_flips():
             "linear, orthogonal: epochs to learn do not grow with depth": slow,
         },
     )
+
+
+def he_frame():
+    def curve(best: float, at: int) -> list[float]:
+        return [2.3] * at + [best] * (40 - at)
+
+    return frame(
+        [
+            {"depth": 22, "init": "he_normal", "loss_curve": curve(0.2, 4)},
+            {"depth": 22, "init": "xavier_normal", "loss_curve": curve(0.6, 19)},
+            {"depth": 30, "init": "he_normal", "loss_curve": curve(0.5, 12)},
+            {"depth": 30, "init": "xavier_normal", "loss_curve": curve(2.3, 40)},
+        ]
+    ).assign(loss_constant=2.3, loss_end=1.0)
+
+
+def _curve_flip(data, curve: list[float], **setting):  # noqa: ANN001, ANN202
+    changed = data.copy()
+    where = changed.seed == 1
+    for key, value in setting.items():
+        where &= changed[key] == value
+    changed.loc[where, "loss_curve"] = changed.loc[where, "loss_curve"].apply(lambda _: curve)
+    return changed
+
+
+def test_he_init_depth_each_part_flips():
+    from vgx.analysis.studies.he_init_depth import judge_he_init_depth
+
+    data = he_frame()
+    check_flips(
+        judge_he_init_depth,
+        data,
+        {
+            "30 layers, He trains": _curve_flip(data, [2.3] * 40, depth=30, init="he_normal"),
+            "30 layers, Xavier stalls": _curve_flip(
+                data, [2.3] * 30 + [1.0] * 10, depth=30, init="xavier_normal"
+            ),
+            "22 layers, He trains": _curve_flip(
+                data, [2.3] * 4 + [1.3] * 36, depth=22, init="he_normal"
+            ),
+            "22 layers, Xavier trains": _curve_flip(
+                data, [2.3] * 40, depth=22, init="xavier_normal"
+            ),
+            "22 layers: He starts reducing the loss sooner": _curve_flip(
+                data, [2.3] * 25 + [0.2] * 15, depth=22, init="he_normal"
+            ),
+        },
+    )
+
+
+def degradation_frame():
+    return frame(
+        [
+            {"residual": "false", "depth": 6, "loss_end": 0.59},
+            {"residual": "false", "depth": 30, "loss_end": 2.1},
+            {"residual": "true", "depth": 6, "loss_end": 0.73},
+            {"residual": "true", "depth": 30, "loss_end": 0.41},
+        ]
+    ).assign(train_error=0.2)
+
+
+def test_degradation_each_part_flips():
+    from vgx.analysis.studies.degradation import judge_degradation
+
+    data = degradation_frame()
+    check_flips(
+        judge_degradation,
+        data,
+        {
+            "plain, the 30-layer net ends above the 6-layer one": flip(
+                data, "loss_end", 0.5, residual="false", depth=30
+            ),
+            "with skips the 30-layer net does at least as well": flip(
+                data, "loss_end", 0.9, residual="true", depth=30
+            ),
+        },
+    )
+
+
+def test_trainable_depth_judges_cells_against_six_xi_c():
+    """σ_w² = 1 (6 ξ_c ≈ 22) and 2.5 (≈ 71): trained below, untrained above, then one cell
+    beyond 6 ξ_c that trains flips 'no net deeper than 6 ξ_c trains' and the agreement."""
+    from vgx.analysis.studies.trainable_depth import judge_trainable_depth
+
+    rows = []
+    for std2, limit in ((1.0, 22), (2.5, 71)):
+        for depth in (10, 20, 40, 80):
+            rows.append({"init_std": math.sqrt(std2 / 32), "depth": depth,
+                         "train_accuracy": 0.95 if depth < limit else 0.1})  # fmt: skip
+    data = frame(rows).assign(width=32, bias_std=math.sqrt(0.05))
+    verdict = judge_trainable_depth(data)
+    assert verdict.outcome == "holds", verdict.measured
+    trained_too_deep = data.copy()
+    trained_too_deep.loc[trained_too_deep.depth == 80, "train_accuracy"] = 0.9
+    trained_too_deep.loc[trained_too_deep.depth == 40, "train_accuracy"] = 0.9
+    flipped = judge_trainable_depth(trained_too_deep)
+    assert flipped.outcome == "does not hold"
+    assert "no net deeper than 6 ξ_c trains (3 of 3 cells beyond 6 ξ_c trained)" in flipped.measured

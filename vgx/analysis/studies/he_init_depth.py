@@ -27,15 +27,19 @@ def best_learned(run: pd.Series) -> float:
     return 1 - min(finite) / run.loss_constant if finite else math.nan
 
 
-def epochs_to_half(run: pd.Series) -> float:
-    """The first epoch whose training loss is below half the constant predictor's; inf if none."""
-    half = FALLING_LOSS * run.loss_constant
-    return next((float(e) for e, v in enumerate(run.loss_curve) if v < half), math.inf)
+STARTS = 0.9  # "starts reducing the loss": below 90% of the constant predictor's
+
+
+def epochs_to_start(run: pd.Series) -> float:
+    """The first epoch whose training loss is below 90% of the constant predictor's: when the
+    net starts to learn (He et al.: "starts reducing the error earlier"); inf if never."""
+    bar = STARTS * run.loss_constant
+    return next((float(e) for e, v in enumerate(run.loss_curve) if v < bar), math.inf)
 
 
 def judge_he_init_depth(frame: pd.DataFrame) -> Verdict:
     frame = frame.assign(
-        best=frame.apply(best_learned, axis=1), epochs_to_half=frame.apply(epochs_to_half, axis=1)
+        best=frame.apply(best_learned, axis=1), epochs_to_start=frame.apply(epochs_to_start, axis=1)
     )
     shallow, deep = frame.depth.min(), frame.depth.max()
 
@@ -43,7 +47,7 @@ def judge_he_init_depth(frame: pd.DataFrame) -> Verdict:
         return frame[(frame.depth == depth) & (frame.init == init)]
 
     timing = frame[frame.depth == shallow].pivot_table(
-        index="seed", columns="init", values="epochs_to_half"
+        index="seed", columns="init", values="epochs_to_start"
     )
     sooner = (
         timing["he_normal"] < timing["xavier_normal"]
@@ -64,19 +68,19 @@ def judge_he_init_depth(frame: pd.DataFrame) -> Verdict:
             bool(len(group)) and bool(met),
             f"best share of the constant predictor's loss removed {spread(group.best)}",
         )
-    parts[f"{shallow} layers: He reaches half the constant predictor's loss sooner"] = (
+    parts[f"{shallow} layers: He starts reducing the loss sooner"] = (
         bool(len(sooner)) and bool(sooner.all()),
         f"epochs He {spread(timing.get('he_normal', pd.Series(dtype=float)))}, Xavier "
         f"{spread(timing.get('xavier_normal', pd.Series(dtype=float)))}",
     )
-    rows = settings_table(frame, ["depth", "init"], ["best", "epochs_to_half", "loss_end"])
+    rows = settings_table(frame, ["depth", "init"], ["best", "epochs_to_start", "loss_end"])
     rows["diverged"] = [
         f"{int((g.status == 'diverged').sum())} of {len(g)}"
         for _, g in frame.groupby(["depth", "init"], sort=True)
     ]
     words = [
-        f"{depth} layers, {init}: best share removed {spread(g.best)}, epochs to half "
-        f"{spread(g.epochs_to_half)}"
+        f"{depth} layers, {init}: best share removed {spread(g.best)}, first epoch below 90% of "
+        f"the constant predictor's loss {spread(g.epochs_to_start)}"
         for (depth, init), g in frame.groupby(["depth", "init"])
     ]
     return conclude(parts, rows, words)
