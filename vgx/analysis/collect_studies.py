@@ -1,6 +1,7 @@
 """Gather every study's verdict into outputs/reports/studies.md and an index page linking every
-study's report.html (outputs/reports/index.html), and copy one figure per study into
-docs/figures/ for the README (`make studies` calls this after running the studies)."""
+study's report.html (outputs/reports/index.html), copy one figure per study into docs/figures/
+for the README, and rewrite the README's table of the papers' results between its markers
+(`make studies` calls this after running the studies)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,43 @@ from vgx.analysis.page import write_index
 from vgx.analysis.report import reports_root
 from vgx.analysis.studies import STUDIES
 
+README_BEGIN = "<!-- results of the papers: written by make studies -->"
+README_END = "<!-- end of the results of the papers -->"
+
+
+def papers_table(verdicts: dict[str, tuple[str, str]]) -> str:
+    """The README's "Results of the papers": claim, published result, vgx's numbers, verdict."""
+    lines = [
+        "| study | paper, where | published | vgx measured | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for name, (outcome, measured) in verdicts.items():
+        paper = STUDIES[name].paper
+        if paper is None:
+            continue
+        lines.append(
+            f"| `{name}` | {paper.reference}; {paper.where} | {paper.published} | {measured} "
+            f"| **{outcome}** |"
+        )
+    return "\n".join(lines)
+
+
+def rewrite_readme(table: str, readme: Path = Path("README.md")) -> bool:
+    """Put `table` between the README's markers; False where the README has none."""
+    if not readme.exists():
+        return False
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}")
+    return True
+
 
 def main(names: list[str]) -> int:
     lines = ["| study | claim (source) | verdict | measured |", "|---|---|---|---|"]
+    verdicts: dict[str, tuple[str, str]] = {}
     sections = []
     pages = {}
     for name in names or list(STUDIES):
@@ -26,6 +61,7 @@ def main(names: list[str]) -> int:
         outcome = text.splitlines()[0].split(": ", 1)[1]
         measured = next(line for line in text.splitlines() if line.startswith("**Measured**"))
         study = STUDIES[name]
+        verdicts[name] = (outcome, measured.removeprefix("**Measured**: ").rstrip("."))
         lines.append(
             f"| `{name}` | {study.claim} ({study.source}) | **{outcome}** | "
             f"{measured.removeprefix('**Measured**: ')} |"
@@ -45,6 +81,8 @@ def main(names: list[str]) -> int:
     print(out.read_text())
     index = write_index(pages, reports_root() / "index.html")
     print(f"vgx: every study's page: {index}")
+    if rewrite_readme(papers_table(verdicts)):
+        print("vgx: README.md's results of the papers rewritten")
     return 0
 
 
