@@ -90,15 +90,7 @@ def report_figures(runs, folder: Path, title: str) -> list[Path]:
     )
     finish(ax, fig, "first_layer_weight_change.png")
 
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), sharey=True)
-    for name, members in settings.items():
-        for ax, key in zip(axes, ("loss/train", "loss/val"), strict=True):
-            draw(ax, name, spread(members, key))
-    axes[0].set(title="training set", xlabel="epoch", ylabel="cross-entropy loss (nats)")
-    axes[1].set(title="validation set", xlabel="epoch")
-    axes[0].set_ylim(bottom=0)  # a flat ln 2 never looks like a fall
-    fig.suptitle(f"Loss curves — {title}")
-    finish(axes[1], fig, "loss_curves.png")
+    _loss_figure(plt, settings, draw, finish, title, "cross-entropy loss (nats)")
 
     if "regularizer.lam" in varied:
         paths.append(_error_against_lambda(plt, table, varied, folder, title))
@@ -128,13 +120,18 @@ def _through_time_figures(plt, settings: dict, draw, finish, title: str) -> None
     ax.set_title(f"Gradient of the recurrent weights — {title}")
     finish(ax, fig, "grad_norm_W_h.png")
 
+    _loss_figure(plt, settings, draw, finish, title, "loss")
+
+
+def _loss_figure(plt, settings: dict, draw, finish, title: str, ylabel: str) -> None:  # noqa: ANN001
+    """Training and validation loss by setting, side by side."""
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), sharey=True)
     for name, members in settings.items():
         for ax, key in zip(axes, ("loss/train", "loss/val"), strict=True):
             draw(ax, name, spread(members, key))
-    axes[0].set(title="training set", xlabel="epoch", ylabel="loss")
+    axes[0].set(title="training set", xlabel="epoch", ylabel=ylabel)
     axes[1].set(title="validation set", xlabel="epoch")
-    axes[0].set_ylim(bottom=0)
+    axes[0].set_ylim(bottom=0)  # a flat ln 2 never looks like a fall
     fig.suptitle(f"Loss curves — {title}")
     finish(axes[1], fig, "loss_curves.png")
 
