@@ -18,6 +18,9 @@ from vgx.sweeps.batched import plan_chunks
 # them differently). Measured worst relative difference over 20 epochs, seeds 0-2, of seven
 # configurations (README): 2.4e-5; over 4 epochs it stays below 1e-5.
 TOLERANCE = 1e-4
+# The smallest singular values of a deep layer product are ill-conditioned: last-bit differences
+# in the pre-activations move them by up to ~1e-3 (measured), so the Jacobian probe gets 1e-2.
+JACOBIAN_TOLERANCE = 1e-2
 
 
 def _configs(*overrides: str, seeds=(0, 1, 2)):
@@ -31,7 +34,8 @@ def _assert_same_histories(stacked, single):
         for row_a, row_b in zip(a.history, b.history, strict=True):
             assert row_a.keys() == row_b.keys()
             for key in row_b:
-                assert row_a[key] == pytest.approx(row_b[key], rel=TOLERANCE, abs=1e-7), key
+                rel = JACOBIAN_TOLERANCE if key.startswith("jacobian/") else TOLERANCE
+                assert row_a[key] == pytest.approx(row_b[key], rel=rel, abs=1e-7), key
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,9 @@ def hidden_jacobian(
     """[K, E, N, N]: ∂a_{L−1}/∂a₁ for each run and example, from the hidden layers' weights
     (W₂ … W_{L−1}, each [K, N, N]) and pre-activations s₁ … s_{L−1} ([K, layers, E, N])."""
     k, layers, examples, units = preactivations.shape
-    jacobian = torch.eye(units, dtype=preactivations.dtype, device=preactivations.device)
+    preactivations = preactivations.double()  # a product of many layers: float64 throughout
+    weights = [w.double() for w in weights]
+    jacobian = torch.eye(units, dtype=torch.float64, device=preactivations.device)
     jacobian = jacobian.expand(k, examples, units, units)
     for layer in range(1, layers):
         slope = derivative(activation, preactivations[:, layer])  # [K, E, N]
