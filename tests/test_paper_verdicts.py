@@ -248,3 +248,55 @@ def test_trainable_depth_judges_cells_against_six_xi_c():
     flipped = judge_trainable_depth(trained_too_deep)
     assert flipped.outcome == "does not hold"
     assert "no net deeper than 6 ξ_c trains (3 of 3 cells beyond 6 ξ_c trained)" in flipped.measured
+
+
+def test_each_papers_judge_says_does_not_hold_when_every_part_fails():
+    """The opposite of each paper's result, on every seed: every part fails."""
+    from tests.test_verdicts import deltas
+    from vgx.analysis.studies.degradation import judge_degradation
+    from vgx.analysis.studies.dynamical_isometry import judge_dynamical_isometry
+    from vgx.analysis.studies.glorot_gradients import judge_glorot_gradients
+    from vgx.analysis.studies.he_init_depth import judge_he_init_depth
+    from vgx.analysis.studies.rnn_identity_init import judge_rnn_identity_init
+
+    reversed_loss = loss_frame().assign(
+        deltas_0=lambda f: f["loss"].map({"bce": [5e-5], "mse": [0.5]}).tolist(),
+        learned=lambda f: f["loss"].map({"bce": 0.0, "mse": 0.9}),
+    )
+    glorot = glorot_frame()
+    glorot["deltas_0"] = glorot.init.map(
+        {"torch_default": deltas(0.95, 6), "xavier_uniform": deltas(0.5, 6)}
+    )
+    glorot["test_error"] = glorot.activation.map({"sigmoid": 0.1, "tanh": 0.5}) + glorot.init.map(
+        {"torch_default": 0.0, "xavier_uniform": 0.2}
+    )
+    he = he_frame()
+    he["loss_curve"] = [
+        [2.3] * 40 if (d, i) != (30, "xavier_normal") else [2.3] + [0.3] * 39
+        for d, i in zip(he.depth, he.init, strict=True)
+    ]
+    degradation = degradation_frame()
+    deeper_is_better = degradation.residual == "false"
+    degradation["loss_end"] = [
+        (0.5 if d == 30 else 2.0) if plain else (2.0 if d == 30 else 0.5)
+        for d, plain in zip(degradation.depth, deeper_is_better, strict=True)
+    ]
+    isometry = isometry_frame()
+    isometry["jacobian_spread"] = isometry.activation.map({"tanh": 3.0, "relu": 0.1, "linear": 0})
+    isometry["loss_curve"] = [[2.3, 0.2] if d == 4 else [2.3] * 20 for d in isometry.depth]
+    identity = frame(
+        [
+            {"recurrent_init": "identity", "learned": 0.01, "time_ratio_0": 1e-9},
+            {"recurrent_init": "normal", "learned": 0.7, "time_ratio_0": 0.5},
+        ]
+    ).assign(test_error=0.3, singular_0=1.0)
+    for judge, data in (
+        (judge_mse_vs_cross_entropy, reversed_loss),
+        (judge_glorot_gradients, glorot),
+        (judge_he_init_depth, he),
+        (judge_degradation, degradation),
+        (judge_dynamical_isometry, isometry),
+        (judge_rnn_identity_init, identity),
+    ):
+        verdict = judge(data)
+        assert verdict.outcome == "does not hold", (judge.__name__, verdict.parts)
