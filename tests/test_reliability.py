@@ -235,7 +235,8 @@ def test_two_parallel_sweeps_into_one_store_lose_nothing(tmp_path):
             if key in ("loss/test", "acc/test", "loss/constant"):  # once, at the end
                 continue
             steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
-            assert sorted(steps) == list(range(6)), key
+            once = key.startswith("jacobian/")  # the untrained net's only
+            assert sorted(steps) == ([0] if once else list(range(6))), key
             written += len(steps)
     print(f"{len(children)} runs, {written} metric values, all present")
 
