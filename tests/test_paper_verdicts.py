@@ -10,6 +10,17 @@ from vgx.analysis.studies import STUDIES, by_group, verdict_markdown
 from vgx.analysis.studies.mse_vs_cross_entropy import judge_mse_vs_cross_entropy
 
 
+def flip_list(data, column: str, value: list, **setting):  # noqa: ANN001, ANN201
+    """`flip` for a column of lists: seed 1 of one setting gets `value`."""
+    data = data.copy()
+    where = data.seed == 1
+    for key, wanted in setting.items():
+        where &= data[key] == wanted
+    assert where.any(), setting
+    data.loc[where, column] = data.loc[where, column].apply(lambda _: value)
+    return data
+
+
 def loss_frame():
     return frame(
         [
@@ -21,9 +32,7 @@ def loss_frame():
 
 def test_mse_vs_cross_entropy_each_part_flips():
     data = loss_frame()
-    signal = data.copy()
-    where = (signal.seed == 1) & (signal["loss"] == "mse")
-    signal.loc[where, "deltas_0"] = signal.loc[where, "deltas_0"].apply(lambda _: [0.1])
+    signal = flip_list(data, "deltas_0", [0.1], loss="mse")
     check_flips(
         judge_mse_vs_cross_entropy,
         data,
@@ -77,15 +86,8 @@ def test_glorot_gradients_each_part_flips():
 
     data = glorot_frame()
 
-    def with_deltas(factor: float, **setting: str):
-        changed = data.copy()
-        where = changed.seed == 1
-        for key, value in setting.items():
-            where &= changed[key] == value
-        changed.loc[where, "deltas_0"] = changed.loc[where, "deltas_0"].apply(
-            lambda _: deltas(factor, 6)
-        )
-        return changed
+    def with_deltas(factor: float, **setting: str):  # noqa: ANN202
+        return flip_list(data, "deltas_0", deltas(factor, 6), **setting)
 
     check_flips(
         judge_glorot_gradients,
@@ -134,9 +136,7 @@ def test_dynamical_isometry_each_part_flips():
     from vgx.analysis.studies.dynamical_isometry import judge_dynamical_isometry
 
     data = isometry_frame()
-    slow = data.copy()
-    where = (slow.seed == 1) & (slow.activation == "linear") & (slow.depth == 32)
-    slow.loc[where, "loss_curve"] = slow.loc[where, "loss_curve"].apply(lambda _: [2.3] * 20)
+    slow = flip_list(data, "loss_curve", [2.3] * 20, activation="linear", depth=32)
     check_flips(
         judge_dynamical_isometry,
         data,
@@ -167,12 +167,7 @@ def he_frame():
 
 
 def _curve_flip(data, curve: list[float], **setting):  # noqa: ANN001, ANN202
-    changed = data.copy()
-    where = changed.seed == 1
-    for key, value in setting.items():
-        where &= changed[key] == value
-    changed.loc[where, "loss_curve"] = changed.loc[where, "loss_curve"].apply(lambda _: curve)
-    return changed
+    return flip_list(data, "loss_curve", curve, **setting)
 
 
 def test_he_init_depth_each_part_flips():
