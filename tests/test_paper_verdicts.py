@@ -237,6 +237,13 @@ def test_trainable_depth_judges_cells_against_six_xi_c():
     data = frame(rows).assign(width=32, bias_std=math.sqrt(0.05))
     verdict = judge_trainable_depth(data)
     assert verdict.outcome == "holds", verdict.measured
+    one_too_deep = data.copy()
+    one_too_deep.loc[(one_too_deep.depth == 80) & (one_too_deep.width == 32), "train_accuracy"] = [
+        0.9 if w < 0.2 else 0.1 for w in one_too_deep.init_std[one_too_deep.depth == 80]
+    ]
+    mixed = judge_trainable_depth(one_too_deep)  # 7 of 8 cells agree, one beyond 6 ξ_c trains
+    assert mixed.outcome == "mixed", mixed.measured
+    assert not mixed.parts["no net deeper than 6 ξ_c trains"]
     trained_too_deep = data.copy()
     trained_too_deep.loc[trained_too_deep.depth == 80, "train_accuracy"] = 0.9
     trained_too_deep.loc[trained_too_deep.depth == 40, "train_accuracy"] = 0.9
