@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-browser train test test-full lint format ui bench studies clean
+.PHONY: help install install-browser install-postgres train test test-full lint format ui bench studies clean
 
 
 help: ## list the targets
@@ -31,7 +31,12 @@ install-browser: ## Debian's Chromium for the browser tests (root; skipped where
 	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; } \
 		|| echo "make install-browser: Chromium could not be installed; the browser tests skip"
 
-test-full: install install-browser ## every test, the slow ones too
+install-postgres: ## Debian's PostgreSQL for the tracking-database test (root; skipped where apt cannot)
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| { apt-get update -q && apt-get install -y -q postgresql; } \
+		|| echo "make install-postgres: PostgreSQL could not be installed; its test skips"
+
+test-full: install install-browser install-postgres ## every test, the slow ones too
 	$(BIN)/pytest -q -m "slow or not slow"
 
 lint: install ## ruff lint and format check; the import contract (pyproject.toml)
