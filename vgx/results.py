@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 # A metric family kept in a run's history.csv and figures only: the whole curve of ‖∂ℓ/∂h_t‖
 # over the time steps t, a column a step; MLflow gets it on a log-spaced grid (delta_norm/step_k).
 CURVE_PREFIX = "delta_norm/t_"
+
+
+def time_ratio(metrics: Mapping[str, float], steps: int) -> float:
+    """‖∂ℓ/∂h_1‖ / ‖∂ℓ/∂h_T‖ from a recurrent run's `delta_norm/step_k` (k = T − 1 and 0): how
+    much of the gradient reaches the first of `steps` steps. NaN where it cannot be read."""
+    near = metrics.get("delta_norm/step_0", math.nan)
+    far = metrics.get(f"delta_norm/step_{steps - 1}", math.nan)
+    return far / near if near else math.nan
 
 
 def tracked(metrics: dict[str, float]) -> dict[str, float]:

@@ -388,40 +388,28 @@ def through_time_panels(
     """A recurrent study's picture: the training loss by setting (median over seeds, band
     min–max; a line that stops has diverged) beside ‖∂ℓ/∂h_t‖ at epoch 0 against the distance
     k = T − t from the read-out: how much of the gradient reaches the steps far back."""
-    import warnings
-
     import numpy as np
 
-    warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)  # a diverged run's epochs
     plt = pyplot()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6))
     for i, (name, series) in enumerate(loss_curves.items()):
-        colour, style = COLOURS[i % len(COLOURS)], LINE_STYLES[i // len(COLOURS) % 4]
         length = max(len(s) for s in series)
         values = np.array([s + [np.nan] * (length - len(s)) for s in series], dtype=float)
-        values[~np.isfinite(values)] = np.nan
-        epochs = np.arange(length)
-        left.plot(epochs, np.nanmedian(values, axis=0), style, color=colour, label=name)
-        low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
-        left.fill_between(epochs, low, high, color=colour, alpha=0.15)
+        values[~np.isfinite(values)] = np.nan  # a line that stops has diverged
+        _nan_band(left, values, i, name)
     if reference is not None:
         left.axhline(reference[0], color="0.5", linestyle=":", label=reference[1])
     left.set(xlabel="epoch", ylabel=loss_label, yscale="log", title="training loss")
     left.legend(fontsize="small")
     for i, (name, series) in enumerate(time_curves.items()):
-        colour, style = COLOURS[i % len(COLOURS)], LINE_STYLES[i // len(COLOURS) % 4]
         series = [s for s in series if s]
         if not series:
             continue
         length = min(len(s) for s in series)
         values = np.array([s[::-1][:length] for s in series], dtype=float)  # k = 0 first
-        values[~(values > 0)] = np.nan
-        k = np.arange(length)
-        right.plot(k, np.nanmedian(values, axis=0), style, color=colour, label=name)
-        right.fill_between(
-            k, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=colour, alpha=0.15
-        )
+        values[~(values > 0)] = np.nan  # a log axis has no place for 0
+        _nan_band(right, values, i, name)
     right.set(
         xlabel="steps back from the read-out, k = T − t",
         ylabel="‖∂ℓ/∂h_t‖ at epoch 0 (log scale)",
@@ -431,3 +419,20 @@ def through_time_panels(
     right.legend(fontsize="small")
     fig.suptitle(title)
     return save_figure(fig, path)
+
+
+def _nan_band(ax, values, i: int, name: str) -> None:  # noqa: ANN001 - an Axes, an array
+    """Setting `i`'s median over its seeds (the rows of `values`) and its min–max band, NaN
+    left out: an epoch where every seed's run has stopped draws nothing."""
+    import warnings
+
+    import numpy as np
+
+    colour, style = COLOURS[i % len(COLOURS)], LINE_STYLES[i // len(COLOURS) % len(LINE_STYLES)]
+    x = np.arange(values.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # All-NaN columns
+        median = np.nanmedian(values, axis=0)
+        low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+    ax.plot(x, median, style, color=colour, label=name)
+    ax.fill_between(x, low, high, color=colour, alpha=0.15)

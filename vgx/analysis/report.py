@@ -10,6 +10,7 @@ import pandas as pd
 
 from vgx.analysis.runs import Runs
 from vgx.config import RECURRENT_MODELS
+from vgx.results import time_ratio
 
 # Seed 003's bias/variance table, with the optimal (Bayes) error taken as ~0 on these toy sets:
 # train 1% / dev 11% → high variance; 15% / 16% → high bias; 15% / 30% → both; 0.5% / 1% → neither.
@@ -62,9 +63,10 @@ def summary_table(
         row.update({key: metric(key) for key in columns})
         steps = int(run.get("params.dataset.length", 0) or 0)
         if run.get("params.model.name") in RECURRENT_MODELS:  # through time, not by layer
-            near = metric("delta_norm/step_0")
-            far = metric(f"delta_norm/step_{steps - 1}")
-            row["grad_ratio_h1_to_hT"] = far / near if near else float("nan")
+            last = {
+                k.removeprefix("metrics."): v for k, v in run.items() if k.startswith("metrics.")
+            }
+            row["grad_ratio_h1_to_hT"] = time_ratio(last, steps)
             row["spectral_radius_W_h"] = metric("spectral_radius/W_h")
         else:
             row["first_layer_weight_change"] = metric("weight_change/layer_1")

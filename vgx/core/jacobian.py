@@ -13,36 +13,24 @@ import math
 
 import torch
 
-from vgx.core.network import Activation
-
 # Validation examples whose Jacobians are taken: their singular values are pooled per run.
 JACOBIAN_EXAMPLES = 8
 JACOBIAN_METRICS = ("jacobian/sv_max", "jacobian/sv_min", "jacobian/sv_spread")
 
 
-def derivative(activation: Activation, s: torch.Tensor) -> torch.Tensor:
-    s = s.detach().requires_grad_(True)
-    with torch.enable_grad():
-        (d,) = torch.autograd.grad(activation(s).sum(), s)
-    return d
-
-
 @torch.no_grad()
 def hidden_jacobian(
-    weights: list[torch.Tensor],
-    preactivations: torch.Tensor,
-    activation: Activation,
-    residual: bool = False,
+    weights: list[torch.Tensor], slopes: torch.Tensor, residual: bool = False
 ) -> torch.Tensor:
     """[K, E, N, N]: ∂a_{L−1}/∂a₁ for each run and example, from the hidden layers' weights
-    (W₂ … W_{L−1}, each [K, N, N]) and pre-activations s₁ … s_{L−1} ([K, layers, E, N])."""
-    k, layers, examples, units = preactivations.shape
-    preactivations = preactivations.double()  # a product of many layers: float64 throughout
+    (W₂ … W_{L−1}, each [K, N, N]) and slopes φ′(s₁) … φ′(s_{L−1}) ([K, layers, E, N])."""
+    k, layers, examples, units = slopes.shape
+    slopes = slopes.double()  # a product of many layers: float64 throughout
     weights = [w.double() for w in weights]
-    jacobian = torch.eye(units, dtype=torch.float64, device=preactivations.device)
+    jacobian = torch.eye(units, dtype=torch.float64, device=slopes.device)
     jacobian = jacobian.expand(k, examples, units, units)
     for layer in range(1, layers):
-        slope = derivative(activation, preactivations[:, layer])  # [K, E, N]
+        slope = slopes[:, layer]  # [K, E, N]
         step = slope.unsqueeze(-1) * (weights[layer - 1].unsqueeze(1) @ jacobian)
         jacobian = jacobian + step if residual else step
     return jacobian

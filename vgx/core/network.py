@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vgx.config import ActivationConfig, TrainConfig
+from vgx.config import ActivationConfig, InitConfig, TrainConfig
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
@@ -70,6 +70,14 @@ def init_weight(weight: torch.Tensor, name: str, std: float, scale: float, gain:
     }
     with torch.no_grad():
         initializers[name](weight)
+
+
+def fill_bias(bias: torch.Tensor, init: InitConfig) -> None:
+    """A bias at its start: the constant `init.bias`, plus N(0, `init.bias_std`²) when set."""
+    with torch.no_grad():
+        bias.fill_(init.bias)
+        if init.bias_std > 0:
+            bias.add_(torch.randn_like(bias), alpha=init.bias_std)
 
 
 @dataclass(frozen=True)
@@ -155,9 +163,7 @@ def initial_row(cfg: TrainConfig, arch: Architecture) -> torch.Tensor:
         for weight in weights:
             init_weight(weight, cfg.init.name, cfg.init.std, cfg.init.scale, cfg.init.gain)
         for bias in biases:
-            bias.fill_(cfg.init.bias)
-            if cfg.init.bias_std > 0:
-                bias.add_(torch.randn_like(bias), alpha=cfg.init.bias_std)
+            fill_bias(bias, cfg.init)
     scales = [torch.ones(dims[i + 1]) for i in range(arch.hidden)] if with_norm else None
     return arch.pack(weights, biases, scales)
 

@@ -72,7 +72,7 @@ def example_hits(
     squared error instead."""
     targets = targets.expand(logits.shape[:2])
     if loss is not None and loss.regression:
-        return (logits.squeeze(-1) - targets).square()
+        return _squared_errors(logits, targets, loss)
     if logits.shape[-1] == 1:
         predicted = (logits.squeeze(-1) > 0).to(targets.dtype)
     else:

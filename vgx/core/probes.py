@@ -184,6 +184,47 @@ class LayerSums:
         return totals.index_add_(-1, self.layer_of, below) / self.counts
 
 
+class SetMeans:
+    """The data loss and the accuracy (a regression's squared error) on the training and the
+    validation set, from one forward pass over both: every probe's first four numbers."""
+
+    def __init__(self, splits: Splits, loss: Loss | None) -> None:
+        self.loss = loss
+        self.score = "acc" if loss is None else loss.score
+        self.inputs = torch.cat([splits.x_train, splits.x_val])  # one pass: train, then val
+        self.targets = torch.cat([splits.y_train, splits.y_val])
+        self.n_train = len(splits.y_train)
+        self.n_val = len(splits.y_val)  # ≥ 1, as config.validate demands
+        # [(train, val), examples]: one product gives both sets' mean loss and score
+        self.averages = torch.zeros(2, self.n_train + self.n_val, device=self.inputs.device)
+        self.averages[0, : self.n_train] = 1 / self.n_train
+        self.averages[1, self.n_train :] = 1 / self.n_val
+
+    def names(self) -> list[str]:
+        score = self.score
+        return ["loss/train", f"{score}/train", "loss/val", f"{score}/val"]
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        """[K, 4] from the logits of the pass over `inputs`, in the order of `names`."""
+        per_example = torch.stack(
+            [
+                example_losses(logits, self.targets, self.loss),
+                example_hits(logits, self.targets, self.loss),
+            ],
+            dim=-1,
+        )  # [K, examples, (loss, hit)]
+        return (self.averages @ per_example).flatten(1)  # [K, (train, val) × (loss, hit)]
+
+    def round(self, rows: list[dict[str, float]]) -> None:
+        """A share of examples is a count over n: 0 errors read 0, not 4e-07."""
+        if self.score != "acc":
+            return
+        for row in rows:
+            for name, n in (("acc/train", self.n_train), ("acc/val", self.n_val)):
+                if math.isfinite(row[name]):
+                    row[name] = round(row[name] * n) / n
+
+
 class EpochProbe:
     """Everything measured after an epoch, for one network (K = 1) or a stack of K:
 
@@ -200,16 +241,7 @@ class EpochProbe:
         activation: Activation,
         loss: Loss | None = None,
     ) -> None:
-        self.loss = loss
-        self.score = "acc" if loss is None else loss.score
-        self.inputs = torch.cat([splits.x_train, splits.x_val])  # one pass: train, then val
-        self.targets = torch.cat([splits.y_train, splits.y_val])
-        self.n_train = len(splits.y_train)
-        n_val = self.n_val = len(splits.y_val)  # ≥ 1, as config.validate demands
-        # [(train, val), examples]: one product gives both sets' mean loss and accuracy
-        self.set_averages = torch.zeros(2, self.n_train + n_val, device=self.inputs.device)
-        self.set_averages[0, : self.n_train] = 1 / self.n_train
-        self.set_averages[1, self.n_train :] = 1 / n_val
+        self.sets = SetMeans(splits, loss)
         self.activation = activation
         self.phi_prime_max = max_derivative(activation)
         self.layers = LayerSums(initial_weights)
@@ -220,8 +252,7 @@ class EpochProbe:
         self._names = self._metric_names()
 
     def _metric_names(self) -> list[str]:
-        score = self.score
-        head = ["loss/train", f"{score}/train", "loss/val", f"{score}/val", "loss/penalty"]
+        head = [*self.sets.names(), "loss/penalty"]
         per_layer = [f"{m}/layer_{i + 1}" for i in range(self.depth) for m in LAYER_MEASURES]
         hidden = [f"{m}/layer_{i + 1}" for i in range(self.depth - 1) for m in HIDDEN_MEASURES]
         if self.depth > 1:
@@ -235,12 +266,12 @@ class EpochProbe:
         penalty: torch.Tensor,
         before: torch.Tensor | None,
     ) -> tuple[list[dict[str, float]], list[bool]]:
-        """`measure` for a network's runs, from one eval-mode pass over `self.inputs`; at epoch
+        """`measure` for a network's runs, from one eval-mode pass over the sets' inputs; at epoch
         0 (no `before`) also the singular values of the hidden stack's Jacobian."""
         preactivations: list[torch.Tensor] = []
         with evaluating(network), torch.no_grad():
             logits = network.forward(
-                self.inputs.expand(network.k, *self.inputs.shape), preactivations
+                self.sets.inputs.expand(network.k, *self.sets.inputs.shape), preactivations
             )
             hidden = self.validation_part(preactivations)
         rows, finite = self.measure(
@@ -253,11 +284,9 @@ class EpochProbe:
             before,
         )
         if before is None and hidden is not None and network.arch.norm == "none":
+            slopes, _ = derivative_and_dead(self.activation, hidden[:, :, :JACOBIAN_EXAMPLES])
             jacobian = hidden_jacobian(
-                [w.detach() for w in network.weights()[1:-1]],
-                hidden[:, :, :JACOBIAN_EXAMPLES],
-                self.activation,
-                network.arch.residual,
+                [w.detach() for w in network.weights()[1:-1]], slopes, network.arch.residual
             )
             for row, values in zip(rows, spectrum(jacobian).tolist(), strict=True):
                 row.update(zip(JACOBIAN_METRICS, values, strict=True))
@@ -268,7 +297,7 @@ class EpochProbe:
         units], from those of the whole pass (each [K, n, units]); None at depth 1."""
         if not preactivations:
             return None
-        return torch.stack([s[:, self.n_train :] for s in preactivations], dim=1)
+        return torch.stack([s[:, self.sets.n_train :] for s in preactivations], dim=1)
 
     @staticmethod
     def snapshot(network: Network) -> torch.Tensor:
@@ -291,17 +320,9 @@ class EpochProbe:
 
         `logits` [K, n_train + n_val, outputs] and the hidden layers' `preactivations` on the
         validation examples (`validation_part`) come from an eval-mode forward pass over
-        `self.inputs`; weights [K, P] as `LayerSums.flatten` lays them out, biases [K, B],
+        `self.sets.inputs`; weights [K, P] as `LayerSums.flatten` lays them out, biases [K, B],
         grad_means [K, 2·depth] (weights' then biases'), penalty [K], before [K, P] or None.
         """
-        per_example = torch.stack(
-            [
-                example_losses(logits, self.targets, self.loss),
-                example_hits(logits, self.targets, self.loss),
-            ],
-            dim=-1,
-        )  # [K, examples, (loss, hit)]
-        set_means = self.set_averages @ per_example  # [K, (train, val), (loss, hit)]
         now = weights
         if before is None:  # epoch 0: no step yet
             weight_norms, moved = self.layers.norms(now, now - self.initial)
@@ -321,7 +342,7 @@ class EpochProbe:
             ratio,
         ]
         columns = [
-            set_means.flatten(1),
+            self.sets(logits),
             penalty.unsqueeze(-1),
             torch.stack(per_layer, dim=-1).flatten(1),
         ]
@@ -332,14 +353,5 @@ class EpochProbe:
         values = torch.cat(columns, dim=-1).tolist()
         rows = [dict(zip(self._names, row[:-1], strict=True)) for row in values]
         finite = [all(map(math.isfinite, row)) for row in values]
-        if self.score == "acc":
-            round_accuracies(rows, self.n_train, self.n_val)
+        self.sets.round(rows)
         return rows, finite
-
-
-def round_accuracies(rows: list[dict[str, float]], n_train: int, n_val: int) -> None:
-    """A share of examples is a count over n: 0 errors read 0, not 4e-07."""
-    for row in rows:
-        for name, n in (("acc/train", n_train), ("acc/val", n_val)):
-            if math.isfinite(row[name]):
-                row[name] = round(row[name] * n) / n

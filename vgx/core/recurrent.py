@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from vgx.config import GATES, ActivationConfig, TrainConfig
-from vgx.core.network import activation_fn, init_weight, output_units
+from vgx.core.network import activation_fn, fill_bias, init_weight, output_units
 
 
 @dataclass(frozen=True)
@@ -127,9 +127,7 @@ def initial_row(cfg: TrainConfig, arch: RecurrentArchitecture) -> torch.Tensor:
         for weight in [*inputs, out_weight]:
             init_weight(weight, cfg.init.name, cfg.init.std, cfg.init.scale, cfg.init.gain)
         for bias in [*biases, out_bias]:
-            bias.fill_(cfg.init.bias)
-            if cfg.init.bias_std > 0:
-                bias.add_(torch.randn_like(bias), alpha=cfg.init.bias_std)
+            fill_bias(bias, cfg.init)
     if arch.model == "lstm":
         for bias in biases:  # gates i, f, g, o
             bias[arch.width : 2 * arch.width] += cfg.model.forget_bias
@@ -215,7 +213,7 @@ class RecurrentNetwork:
         k, batch, steps, _ = x.shape
         parts = self.parts()
         depth, width = self.depth, self.arch.width
-        sequence, h = x, x.new_zeros(k, batch, width)
+        sequence = x
         for layer in range(depth):
             w_x, w_h = parts[2 * layer], parts[2 * layer + 1]
             bias = parts[2 * depth + 1 + layer]

@@ -11,8 +11,8 @@ import math
 import torch
 
 from vgx.core.data import Splits
-from vgx.core.objective import Loss, example_hits, example_losses
-from vgx.core.probes import round_accuracies
+from vgx.core.objective import Loss, example_losses
+from vgx.core.probes import SetMeans
 from vgx.core.recurrent import RecurrentNetwork, singular_max, spectral_radius
 from vgx.results import CURVE_PREFIX
 
@@ -53,15 +53,9 @@ class TimeProbe:
 
     def __init__(self, splits: Splits, network: RecurrentNetwork, loss: Loss) -> None:
         self.loss = loss
-        self.score = loss.score
-        self.inputs = torch.cat([splits.x_train, splits.x_val])
-        self.targets = torch.cat([splits.y_train, splits.y_val])
-        self.n_train, self.n_val = len(splits.y_train), len(splits.y_val)
+        self.sets = SetMeans(splits, loss)
         self.delta_x = splits.x_train[:DELTA_EXAMPLES]
         self.delta_y = splits.y_train[:DELTA_EXAMPLES]
-        self.set_averages = torch.zeros(2, len(self.targets), device=self.inputs.device)
-        self.set_averages[0, : self.n_train] = 1 / self.n_train
-        self.set_averages[1, self.n_train :] = 1 / self.n_val
         self.steps = splits.steps
         self.gates = network.arch.gates
         self.weight_names = network.arch.weight_names()
@@ -70,11 +64,10 @@ class TimeProbe:
             torch.linalg.vector_norm(w.flatten(1), dim=1).clamp_min(1e-30) for w in self.initial
         ]
         self.grid = distance_grid(self.steps)
-        self._names = self._metric_names(network.depth)
+        self._names = self._metric_names()
 
-    def _metric_names(self, depth: int) -> list[str]:
-        score = self.score
-        head = ["loss/train", f"{score}/train", "loss/val", f"{score}/val", "loss/penalty"]
+    def _metric_names(self) -> list[str]:
+        head = [*self.sets.names(), "loss/penalty"]
         grads = [f"grad_norm/{name}" for name in self.weight_names]
         change = [f"weight_change/{name}" for name in self.weight_names]
         recurrent = [name for name in self.weight_names if name.startswith("W_h")]
@@ -97,15 +90,7 @@ class TimeProbe:
         before: torch.Tensor | None,
     ) -> tuple[list[dict[str, float]], list[bool]]:
         """Rows of metrics per run, and per run whether they and its parameters are finite."""
-        logits = network.forward(self.inputs)
-        per_example = torch.stack(
-            [
-                example_losses(logits, self.targets, self.loss),
-                example_hits(logits, self.targets, self.loss),
-            ],
-            dim=-1,
-        )
-        set_means = (self.set_averages @ per_example).flatten(1)  # [K, 4]
+        set_means = self.sets(network.forward(self.sets.inputs))  # [K, 4]
         weights = network.weights()
         change = [
             torch.linalg.vector_norm((w.detach() - w0).flatten(1), dim=1) / n0
@@ -134,6 +119,5 @@ class TimeProbe:
         measured = len(self.grid) + self.steps
         kept = slice(0, -1 - measured)
         finite = [all(map(math.isfinite, row[kept] + row[-1:])) for row in values]
-        if self.score == "acc":
-            round_accuracies(rows, self.n_train, self.n_val)
+        self.sets.round(rows)
         return rows, finite

@@ -4,7 +4,7 @@ description in MLflow (the same numbers as Markdown, with a key to the metrics).
 from __future__ import annotations
 
 from vgx.config import RECURRENT_MODELS, TrainConfig
-from vgx.results import RunOutcome, TrainResult
+from vgx.results import RunOutcome, TrainResult, time_ratio
 
 NAN = float("nan")
 
@@ -43,22 +43,13 @@ in vgx's `docs/metrics.md`):
 """
 
 
-def time_ratio(row: dict[str, float]) -> float:
-    """‖∂ℓ/∂h_1‖ / ‖∂ℓ/∂h_T‖ of one epoch's row: how much of the gradient reaches the first step."""
-    distances = [int(k.rsplit("_", 1)[1]) for k in row if k.startswith("delta_norm/step_")]
-    if not distances:
-        return NAN
-    last = row.get("delta_norm/step_0", NAN)
-    return row.get(f"delta_norm/step_{max(distances)}", NAN) / last if last else NAN
-
-
 def measure_lines(first: dict, last: dict, cfg: TrainConfig, end: int) -> list[str]:
     """The lines that say whether the gradient reached the input side: by layer, or through time."""
     if cfg.model.name in RECURRENT_MODELS:
         steps = cfg.dataset.length
         return [
-            f"gradient through time ‖∂ℓ/∂h_1‖ / ‖∂ℓ/∂h_{steps}‖: epoch 0 {time_ratio(first):.3g}, "
-            f"epoch {end} {time_ratio(last):.3g}",
+            f"gradient through time ‖∂ℓ/∂h_1‖ / ‖∂ℓ/∂h_{steps}‖: epoch 0 "
+            f"{time_ratio(first, steps):.3g}, epoch {end} {time_ratio(last, steps):.3g}",
             f"spectral radius of W_h: epoch 0 {first.get('spectral_radius/W_h', NAN):.3g}, "
             f"epoch {end} {last.get('spectral_radius/W_h', NAN):.3g}",
         ]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from vgx.analysis.runs import Runs
 from vgx.config import ActivationConfig, DatasetConfig
+from vgx.results import CURVE_PREFIX, time_ratio
 
 HOLDS, FAILS, MIXED = "holds", "does not hold", "mixed"
 
@@ -218,10 +219,8 @@ def _through_time(run: pd.Series, history: pd.DataFrame) -> dict[str, object]:
     error (squared error on a regression task)."""
     first = history.iloc[0]
     steps = int(_param(run, "dataset.length", "0"))
-    far = first.get(f"delta_norm/step_{steps - 1}", math.nan)
-    near = first.get("delta_norm/step_0", math.nan)
-    ratio = far / near if near else math.nan
-    curve = [f"delta_norm/t_{t}" for t in range(1, steps + 1)]
+    ratio = time_ratio(first, steps)
+    curve = [f"{CURVE_PREFIX}{t}" for t in range(1, steps + 1)]
     test = _recorded(run, "metrics.mse/test")
     accuracy = _recorded(run, "metrics.acc/test")
     spectral = _param(run, "model.spectral_radius", "None")
