@@ -49,7 +49,7 @@ COMMANDS = ("train", "study", "report", "theory", "ui")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vgx.errors import Interrupted, JobRefused, one_line
+    from vgx.errors import EXIT_FAILED, Interrupted, JobRefused, StacksFailed, one_line
     from vgx.sweeps.preflight import hydra_line
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     except (Interrupted, KeyboardInterrupt):
         print(f"vgx {command}: interrupted; what was recorded is kept", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except StacksFailed as failed:
+        print(f"vgx {command}: error: {failed.line}", file=sys.stderr)
+        return EXIT_FAILED
     except JobRefused as refused:
         if debug:
             raise

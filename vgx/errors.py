@@ -6,6 +6,7 @@ import errno
 import signal
 
 EXIT_USER_ERROR = 2  # a mistake in what the user asked for: one line said, nothing lost
+EXIT_FAILED = 1  # part of the work failed (a stack of a sweep): the rest is recorded
 EXIT_INTERRUPTED = 130  # stopped by a signal, what was measured kept (128 + SIGINT)
 
 # Signals that stop a command and reach every process of its group: Ctrl-C from a terminal,
@@ -37,6 +38,15 @@ class Interrupted(BaseException):
 class JobRefused(BaseException):
     """A job's user-facing error on its way out of Hydra: a BaseException, so that Hydra's job
     runner does not catch it and print its own line and the job's overrides beside vgx's."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        super().__init__(line)
+
+
+class StacksFailed(BaseException):
+    """Stacks of a batched sweep failed (their runs are recorded as failed); the other stacks'
+    runs are recorded. A BaseException for the reason JobRefused is one."""
 
     def __init__(self, line: str) -> None:
         self.line = line

@@ -561,3 +561,39 @@ def add_to_sweep(uri: str, run_id: str, parent: str) -> None:
     members = [p for p in before.split(",") if p]
     if parent not in members:
         retry_when_locked(client.set_tag, run_id, SWEEPS_TAG, ",".join([*members, parent]))
+
+
+def sweep_children(
+    uri: str, experiment: str, parent: str | None, names: list[str]
+) -> dict[str, tuple[str, str]]:
+    """The runs of these names under the sweep's parent: name → (run id, MLflow status)."""
+    client = mlflow_client(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None or parent is None:
+        return {}
+    wanted, out, token = set(names), {}, None
+    while True:  # a page at a time: a sweep may have more children than one page holds
+        page = client.search_runs(
+            [found.experiment_id],
+            filter_string=f"tags.`mlflow.parentRunId` = '{parent}'",
+            max_results=1000,
+            page_token=token,
+        )
+        out |= {r.info.run_name: (r.info.run_id, r.info.status) for r in page}
+        token = page.token
+        if not token:
+            return {name: run for name, run in out.items() if name in wanted}
+
+
+def close_failed(uri: str, run_id: str, error: str) -> None:
+    """Close a run its process left half-recorded (it died) as failed, saying why."""
+    client = mlflow_client(uri)
+    tags = {"status": "failed", "vgx.error": error[:5000], "vgx.closed_by": "sweep"}
+    retry_when_locked(client.log_batch, run_id, tags=[_tag(k, v) for k, v in tags.items()])
+    retry_when_locked(client.set_terminated, run_id, status=RUN_STATUS["failed"])
+
+
+def _tag(key: str, value: str):  # noqa: ANN202 - an mlflow.entities.RunTag
+    from mlflow.entities import RunTag
+
+    return RunTag(key, value)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgx.config import TrainConfig
-from vgx.errors import Interrupted
+from vgx.errors import Interrupted, StacksFailed
 from vgx.sweeps.signals import stop_on_signal
+from vgx.sweeps.stacks import Stack, StackOutcome, StackRun
 
 # Recording (MLflow's SQL writes of ~7,600 values per run, three figures) costs more than training
 # a stack; a worker process records beside the recording process. Below this many runs the
@@ -114,24 +115,37 @@ def _refers_to_hydra(task_cfg) -> bool:  # noqa: ANN001 - a DictConfig
     return "${hydra" in repr(OmegaConf.to_container(task_cfg, resolve=False))
 
 
+@dataclass
+class LauncherSettings:
+    """`hydra.launcher.*` of the batched launcher."""
+
+    max_batch: int
+    budget_bytes: int
+    executor: str = "local"  # local: this machine (workers when there are stacks to share)
+    workers: int | None = None  # local worker processes; None: one per core
+    cluster: object = None  # vgx.sweeps.cluster.ClusterSettings, for executor=submitit
+
+
+EXECUTORS = ("local", "submitit")
+
+
 def launch_batched(
     config,  # noqa: ANN001 - the sweep's DictConfig
     hydra_context,  # noqa: ANN001
     job_overrides: Sequence[Sequence[str]],
     initial_job_idx: int,
-    max_batch: int,
-    budget_bytes: int,
+    settings: LauncherSettings,
 ) -> list:
     from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
 
-    from vgx.core.loop import train
     from vgx.store.recording import call
     from vgx.sweeps.progress import sweep
     from vgx.sweeps.summary import summary
 
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+    sweep_dir.mkdir(parents=True, exist_ok=True)
     jobs = _load_jobs(config, hydra_context, job_overrides, initial_job_idx)
     # MLflow's work goes to the recording process where there is one: this process trains, and
     # never imports MLflow
@@ -149,7 +163,109 @@ def launch_batched(
             sweep().done()
         else:
             to_train.append(job)
-    chunks = plan_chunks([j.cfg for j in to_train], max_batch, budget_bytes)
+    chunks = plan_chunks([j.cfg for j in to_train], settings.max_batch, settings.budget_bytes)
+    stacks = [
+        Stack(number, len(chunks), [_stack_run(to_train[i]) for i in chunk])
+        for number, chunk in enumerate(chunks, start=1)
+    ]
+    executor = _executor(settings, len(stacks), sweep_dir)
+    if executor is None:
+        returns |= _train_here(to_train, chunks)
+    else:
+        returns |= _train_elsewhere(executor, stacks)
+    out = []
+    for job in jobs:
+        ret = JobReturn(
+            overrides=job.overrides,
+            cfg=job.task_cfg,
+            hydra_cfg=job.hydra_cfg,
+            working_dir=str(job.output_dir),
+            task_name=str(job.hydra_cfg.hydra.job.name),
+        )
+        ret.return_value = returns[job.index]
+        ret.status = JobStatus.COMPLETED
+        out.append(ret)
+    return out
+
+
+def _stack_run(job: Job) -> StackRun:
+    from vgx.sweeps.identity import run_name
+
+    name = job.name or run_name(job.cfg)
+    return StackRun(
+        job.index, job.cfg, job.resolved, job.output_dir, job.uri, name, list(job.overrides)
+    )
+
+
+def _executor(settings: LauncherSettings, stacks: int, sweep_dir: Path):  # noqa: ANN202
+    """Where the stacks train: cluster jobs, local workers (more than one stack and more than
+    one core), or None: this process, recording beside it."""
+    if settings.executor == "submitit":
+        from vgx.sweeps.cluster import ClusterJobs
+
+        return ClusterJobs(settings.cluster, sweep_dir)
+    from vgx.sweeps.workers import LocalWorkers, default_workers
+
+    workers = min(settings.workers or default_workers(), stacks)
+    return LocalWorkers(workers) if workers > 1 else None
+
+
+def _train_elsewhere(executor, stacks: list[Stack]) -> dict[int, float]:  # noqa: ANN001
+    """Hand the stacks to the executor; say each one's end as it comes; a signal asks them all
+    to stop (a second stops at once). Failed stacks are named once the others have ended."""
+    from vgx.sweeps.progress import sweep
+
+    def heard(outcome: StackOutcome) -> None:
+        stack = by_number[outcome.number]
+        size = len(stack.runs)
+        if outcome.skipped:
+            return
+        sweep().done(size)
+        where = f" on {outcome.where}" if outcome.where else ""
+        if outcome.failed:
+            sweep().write(
+                f"[batched] stack {stack.number}/{stack.of} failed{where}: {outcome.error}; "
+                f"its {size} runs are recorded as failed"
+            )
+        else:
+            sweep().write(
+                f"[batched] stack {stack.number}/{stack.of}: {size} runs trained and recorded "
+                f"in {outcome.seconds:.1f} s{where}"
+            )
+
+    by_number = {stack.number: stack for stack in stacks}
+    with stop_on_signal() as stop:
+        outcomes = executor.run(stacks, heard, stop.is_set, sweep().write)
+    interrupted = [name for outcome in outcomes for name in outcome.interrupted]
+    if interrupted or any(outcome.skipped for outcome in outcomes):
+        raise Interrupted(f"{len(interrupted)} runs of the stacks, recorded as interrupted")
+    failed = sorted((o for o in outcomes if o.failed), key=lambda o: o.number)
+    if failed:
+        runs = sum(len(by_number[o.number].runs) for o in failed)
+        named = "; ".join(
+            f"stack {o.number} ({_names(by_number[o.number])}): {o.error}" for o in failed
+        )
+        raise StacksFailed(
+            f"{len(failed)} of {len(stacks)} stacks failed, their {runs} runs recorded as failed "
+            f"(the other stacks' runs are recorded): {named}"
+        )
+    return {index: loss for outcome in outcomes for index, loss in outcome.losses.items()}
+
+
+def _names(stack: Stack, shown: int = 3) -> str:
+    names = [run.name for run in stack.runs]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _train_here(to_train: list[Job], chunks: list[list[int]]) -> dict[int, float]:
+    """The stacks trained one after the other in this process; their runs recorded by the
+    recording process and, for larger sweeps, worker processes beside it."""
+    from vgx.core.loop import train
+    from vgx.store.recording import call
+    from vgx.sweeps.progress import sweep
+
+    returns: dict[int, float] = {}
     pool = None
     if len(to_train) >= PARALLEL_RECORDING_FROM:
         spawn = multiprocessing.get_context("spawn")  # no fork after torch has started threads
@@ -212,19 +328,7 @@ def launch_batched(
         pool.shutdown(wait=False)
     if interrupted:
         raise Interrupted(f"{len(interrupted)} runs of the stack, recorded as interrupted")
-    out = []
-    for job in jobs:
-        ret = JobReturn(
-            overrides=job.overrides,
-            cfg=job.task_cfg,
-            hydra_cfg=job.hydra_cfg,
-            working_dir=str(job.output_dir),
-            task_name=str(job.hydra_cfg.hydra.job.name),
-        )
-        ret.return_value = returns[job.index]
-        ret.status = JobStatus.COMPLETED
-        out.append(ret)
-    return out
+    return returns
 
 
 def _reused(checks: list[tuple]) -> list:
@@ -241,27 +345,11 @@ def _record(*arguments: object) -> float:
     return record_trained(*arguments).val_loss
 
 
-PARENT_CHECK_S = 1.0  # how often a recording worker looks whether its sweep is still there
-
-
 def _start_worker(parent: int) -> None:
-    """A recording worker leaves signals to the sweep's process, which decides how its runs end,
-    and exits within a second or two of that process's death (kill -9 included): it would
-    otherwise stay, reparented, holding its memory."""
-    import signal
-    import threading
+    """A recording worker leaves signals to the sweep's process and ends with it."""
+    from vgx.sweeps.workers import follow_parent
 
-    from vgx.errors import STOP_SIGNALS
-
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_S)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True, name="vgx-parent-watch").start()
+    follow_parent(parent)
 
 
 def _warm_up_worker() -> None:

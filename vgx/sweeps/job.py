@@ -186,3 +186,32 @@ def record_trained(
     _close_run(recorder, cfg, resolved, output_dir, name, result, seconds, result.ended_ms)
     val_loss = result.history[-1]["loss/val"] if result.history else float("nan")
     return RunOutcome(recorder.run_id, name, result, val_loss)
+
+
+def record_failed(
+    cfg: TrainConfig,
+    resolved: dict,
+    output_dir: Path,
+    uri: str,
+    name: str | None,
+    error: str,
+    overrides: list[str] | None = None,
+) -> str:
+    """Record a run whose stack failed before it could be recorded (an error in training, a
+    worker or cluster job that died): FAILED in MLflow, the error in its description and its
+    `vgx.error` tag, so that the sweep loses no run silently. Returns its run id."""
+    from vgx.store.tracking import RunRecorder
+
+    name = name or run_name(cfg)
+    recorder = RunRecorder(uri, cfg.tracking.experiment)
+    tags = {**run_tags(cfg, overrides), "vgx.launcher": "batched"}
+    recorder.start(name, run_params(resolved), tags, parent=cfg.tracking.parent_run_id)
+    artifacts = (output_dir / "artifacts").resolve()
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "config.yaml").write_text(config_yaml(resolved))
+    end_tags = {
+        "vgx.error": error[:5000],
+        "mlflow.note.content": f"**{name}: not trained** — its stack failed: {error}",
+    }
+    recorder.finish("failed", end_tags, artifacts, ended_ms=now_ms())
+    return recorder.run_id

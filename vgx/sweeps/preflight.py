@@ -180,6 +180,8 @@ def _check_hydra(config_name: str, parsed, first_job: list[str]) -> None:  # noq
 
     hydra_overrides = [o for o in parsed.overrides if o.lstrip("+~").startswith("hydra")]
     cfg = compose(config_name, overrides=first_job + hydra_overrides, return_hydra_config=True)
+    if str(OmegaConf.select(cfg, "hydra.launcher._target_")).endswith(".BatchedLauncher"):
+        _check_batched(cfg.hydra.launcher)
     key = "hydra.sweep.dir" if parsed.multirun else "hydra.run.dir"
     try:
         folder = Path(str(OmegaConf.select(cfg, key)))
@@ -188,6 +190,23 @@ def _check_hydra(config_name: str, parsed, first_job: list[str]) -> None:  # noq
     reason = why_not_creatable(folder)
     if reason is not None:
         raise ConfigError(key, str(folder), f"a folder vgx can create (cannot create it: {reason})")
+
+
+def _check_batched(launcher) -> None:  # noqa: ANN001 - hydra.launcher's DictConfig
+    """The batched launcher's own keys: an executor it has, counts that can be."""
+    from vgx.sweeps.batched import EXECUTORS
+    from vgx.sweeps.cluster import CLUSTERS
+
+    if launcher.executor not in EXECUTORS:
+        raise ConfigError("hydra.launcher.executor", launcher.executor, " or ".join(EXECUTORS))
+    for key in ("max_batch", "memory_budget_mb", "workers"):
+        value = launcher[key]
+        if value is not None and value < 1:
+            raise ConfigError(f"hydra.launcher.{key}", value, "a whole number of at least 1")
+    if launcher.submitit.cluster not in CLUSTERS:
+        raise ConfigError(
+            "hydra.launcher.submitit.cluster", launcher.submitit.cluster, ", ".join(CLUSTERS)
+        )
 
 
 def _first_line(text: str) -> str:

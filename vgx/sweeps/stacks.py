@@ -1,0 +1,97 @@
+"""A stack as a unit of work: train its runs together, then record each as its own MLflow run,
+wherever it runs (the sweep's process, a local worker, a cluster node). What it needs travels
+with it, pickled; what comes back says which runs were recorded and how the stack ended."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vgx.config import TrainConfig
+
+
+@dataclass
+class StackRun:
+    """One job of the sweep as its stack carries it."""
+
+    index: int  # the job's number in the sweep
+    cfg: TrainConfig
+    resolved: dict
+    output_dir: Path
+    uri: str
+    name: str  # its MLflow run name
+    overrides: list[str]
+
+
+@dataclass
+class Stack:
+    number: int  # 1-based, as the sweep's output counts them
+    of: int  # how many stacks the sweep has
+    runs: list[StackRun]
+
+
+@dataclass
+class StackOutcome:
+    number: int
+    losses: dict[int, float] = field(default_factory=dict)  # job index → final validation loss
+    interrupted: list[str] = field(default_factory=list)  # runs a stop request ended early
+    error: str | None = None  # why the stack failed: its runs are recorded as failed
+    where: str = ""  # host:pid that trained it
+    seconds: float = 0.0  # training and recording
+    skipped: bool = False  # never started: a stop request came first (nothing recorded)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+def train_and_record(stack: Stack, should_stop: Callable[[], bool] | None = None) -> StackOutcome:
+    """Train the stack, record every run; an error in training records them all as failed
+    (the sweep goes on with its other stacks and says which failed)."""
+    from vgx.core.loop import train
+    from vgx.sweeps.job import record_trained
+
+    started = time.perf_counter()
+    outcome = StackOutcome(stack.number, where=f"{socket.gethostname()}:{os.getpid()}")
+    try:
+        results = train([run.cfg for run in stack.runs], should_stop=should_stop)
+    except Exception as exc:  # the stack's own failure: its runs say so, the others go on
+        outcome.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        fail_runs(stack.runs, outcome.error)
+        outcome.losses = {run.index: math.nan for run in stack.runs}
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+    for run, result in zip(stack.runs, results, strict=True):
+        recorded = record_trained(
+            run.cfg, run.resolved, run.output_dir, run.uri, run.name, result, run.overrides
+        )
+        outcome.losses[run.index] = recorded.val_loss
+        if result.status == "interrupted":
+            outcome.interrupted.append(run.name)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def fail_runs(runs: list[StackRun], error: str) -> None:
+    """Record as failed the runs of a stack that did not finish: a run already recorded as
+    finished by the stack's worker before it died stays; one it left half-recorded is closed."""
+    from vgx.store.tracking import close_failed, sweep_children
+    from vgx.sweeps.job import record_failed
+
+    first = runs[0].cfg
+    recorded = sweep_children(
+        runs[0].uri, first.tracking.experiment, first.tracking.parent_run_id, [r.name for r in runs]
+    )
+    for run in runs:
+        found = recorded.get(run.name)
+        if found is None:
+            record_failed(
+                run.cfg, run.resolved, run.output_dir, run.uri, run.name, error, run.overrides
+            )
+        elif found[1] == "RUNNING":
+            close_failed(run.uri, found[0], error)
