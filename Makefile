@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-browser install-postgres train test test-full lint format ui bench studies clean
+.PHONY: help install install-browser install-postgres install-slurm train test test-full lint format ui bench studies clean
 
 
 help: ## list the targets
@@ -36,7 +36,12 @@ install-postgres: ## Debian's PostgreSQL for the tracking-database test (root; s
 		|| { apt-get update -q && apt-get install -y -q postgresql; } \
 		|| echo "make install-postgres: PostgreSQL could not be installed; its test skips"
 
-test-full: install install-browser install-postgres ## every test, the slow ones too
+install-slurm: ## Debian's slurm-wlm and munge for the one-node SLURM test (root; skipped where apt cannot)
+	@command -v slurmctld >/dev/null || ls /usr/sbin/slurmctld >/dev/null 2>&1 \
+		|| { apt-get update -q && apt-get install -y -q slurm-wlm munge; } \
+		|| echo "make install-slurm: SLURM could not be installed; its test skips"
+
+test-full: install install-browser install-postgres install-slurm ## every test, the slow ones too
 	$(BIN)/pytest -q -m "slow or not slow"
 
 lint: install ## ruff lint and format check; the import contract (pyproject.toml)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sqlite3
+import time
+from pathlib import Path
 
 import pytest
 from mlflow.entities import Metric
@@ -50,7 +54,7 @@ def test_bulk_writes_what_log_batch_writes(store_uri: str) -> None:
     ours = client.create_run(experiment).info.run_id
     theirs = client.create_run(experiment).info.run_id
     for batch in _batches():
-        writer.write(ours, batch)
+        writer.write(ours, [(m.key, m.value, m.timestamp, m.step) for m in batch])
         client.log_batch(theirs, metrics=batch)
     our_history, our_latest = _stored(client, ours)
     their_history, their_latest = _stored(client, theirs)
@@ -102,3 +106,45 @@ def test_a_schema_it_does_not_know_falls_back_to_log_batch_with_one_warning(
     recorder.log_epoch(1, {"loss/train": 0.25})
     recorder.finish("finished", {}, None)
     assert [m.value for m in client.get_metric_history(run_id, "loss/train")] == [0.5, 0.25]
+
+
+def _rows(database: Path, run_id: str) -> dict[str, list]:
+    """A run's rows in MLflow's tables, its id and artifact folder written as <run>."""
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        out = {}
+        for table in ("runs", "tags", "params", "metrics", "latest_metrics"):
+            rows = db.execute(f"SELECT * FROM {table} WHERE run_uuid = ?", (run_id,)).fetchall()
+            out[table] = sorted(
+                tuple(v.replace(run_id, "<run>") if isinstance(v, str) else v for v in row)
+                for row in rows
+            )
+    return out
+
+
+def test_a_whole_run_in_one_transaction_is_what_mlflows_calls_write(tmp_path, monkeypatch):
+    database = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{database}"
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)  # equal timestamps both ways
+    values = [{"loss/train": 1.0 / (e + 1), "grad_norm/layer_1": e * 0.5} for e in range(4)]
+    values[2]["loss/train"] = math.nan
+    values[3]["grad_norm/layer_1"] = math.inf
+    run_ids = {}
+    for whole in (False, True):
+        artifacts = tmp_path / f"artifacts-{whole}"
+        artifacts.mkdir()
+        (artifacts / "history.csv").write_text("epoch\n0\n")
+        recorder = RunRecorder(uri, "whole", whole=whole)
+        params = {"depth": "3", "optimizer.lr": "0.1"}
+        recorder.start("d3", params, {"config_hash": "abc"}, parent="p0", started_ms=1000)
+        for epoch, row in enumerate(values):
+            recorder.log_epoch(epoch, row)
+        recorder.log_epoch(3, {"loss/test": 0.3})
+        end_tags = {"diverged_epoch": "3", "mlflow.note.content": "**d3 diverged**"}
+        recorder.finish("diverged", end_tags, artifacts, ended_ms=5000)
+        run_ids[whole] = recorder.run_id
+    by_calls, whole = _rows(database, run_ids[False]), _rows(database, run_ids[True])
+    assert whole == by_calls
+    assert len(whole["metrics"]) == 9 and whole["runs"][0][6] == "FINISHED"
+    client = mlflow_client(uri)
+    listed = [[a.path for a in client.list_artifacts(run_ids[w])] for w in (False, True)]
+    assert listed[0] == listed[1] == ["history.csv"]

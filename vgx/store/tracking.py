@@ -310,16 +310,22 @@ def experiment_id(client, name: str, uri: str) -> str:
 
 
 class RunRecorder:
-    """One MLflow run: params and tags at the start, metrics buffered and sent in batches."""
+    """One MLflow run: params and tags at the start, metrics buffered and sent in batches.
 
-    def __init__(self, uri: str, experiment: str) -> None:
+    `whole=True` is for a run recorded after it trained (a stack's): nothing is written until
+    `finish`, which writes the whole run in one transaction where the store is SQLite (a fifth
+    of the per-call path's cost beside the metric rows), through MLflow's calls elsewhere."""
+
+    def __init__(self, uri: str, experiment: str, whole: bool = False) -> None:
         self.uri = uri
         self.experiment = experiment
+        self.whole = whole
         self.run_id: str | None = None
         self._pending: list = []
         self._last_flush = time.monotonic()
         self._client = None
-        self._sqlite = None  # the bulk metric path, where the store is SQLite
+        self._sqlite = None  # the bulk path, where the store is SQLite
+        self._opening: tuple | None = None  # start()'s arguments, while a whole run waits
 
     def start(
         self,
@@ -328,22 +334,30 @@ class RunRecorder:
         tags: dict[str, str],
         parent: str | None = None,
         started_ms: int | None = None,
+    ) -> str | None:
+        """Create the run (its id), or, for a whole run, keep what creates it (None)."""
+        self._opening = (run_name, params, tags, parent, started_ms)
+        if self.whole:
+            return None
+        return self._create(*self._opening)
+
+    def _create(
+        self,
+        run_name: str,
+        params: dict[str, str],
+        tags: dict[str, str],
+        parent: str | None,
+        started_ms: int | None,
     ) -> str:
         from mlflow.entities import Param
 
-        self._connect(mlflow_client(self.uri))
-        reconcile_once(self._client, self.uri)
-        exp_id = experiment_id(self._client, self.experiment, self.uri)
-        all_tags = {**tags, "status": "running", OWNER_TAG: owner()}
-        if parent:
-            all_tags["mlflow.parentRunId"] = parent
-            all_tags[SWEEPS_TAG] = parent
+        exp_id = self._open_store()
         run = retry_when_locked(
             self._client.create_run,
             exp_id,
             start_time=started_ms,
             run_name=run_name,
-            tags=all_tags,
+            tags=self._run_tags(tags, parent),
         )
         self.run_id = run.info.run_id
         items = [Param(k, v) for k, v in params.items()]
@@ -352,6 +366,24 @@ class RunRecorder:
             retry_when_locked(self._client.log_batch, self.run_id, params=chunk)
         return self.run_id
 
+    def _open_store(self) -> str:
+        """Connect, close what dead processes left running (once), and the experiment's id
+        (asked once a process: a sweep's thousand children share it)."""
+        self._connect(mlflow_client(self.uri))
+        reconcile_once(self._client, self.uri)
+        key = (self.uri, self.experiment)
+        if key not in _experiment_ids:
+            _experiment_ids[key] = experiment_id(self._client, self.experiment, self.uri)
+        return _experiment_ids[key]
+
+    @staticmethod
+    def _run_tags(tags: dict[str, str], parent: str | None) -> dict[str, str]:
+        all_tags = {**tags, "status": "running", OWNER_TAG: owner()}
+        if parent:
+            all_tags["mlflow.parentRunId"] = parent
+            all_tags[SWEEPS_TAG] = parent
+        return all_tags
+
     def _connect(self, client) -> None:  # noqa: ANN001 - an MlflowClient
         from vgx.store.sql_metrics import SqliteMetricWriter
 
@@ -359,25 +391,28 @@ class RunRecorder:
         self._sqlite = SqliteMetricWriter.for_client(client)
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
-        self._pending.extend(Metric(k, v, now, epoch) for k, v in tracked(metrics).items())
+        self._pending.extend((k, v, now, epoch) for k, v in tracked(metrics).items())
         if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
             self.flush()
 
     def flush(self) -> None:
-        """Send the buffered metrics; they leave the buffer only once sent (MLflow drops the
-        duplicates should a cut-off flush be repeated)."""
+        """Send the buffered (key, value, timestamp, step) values; they leave the buffer only
+        once sent (MLflow drops the duplicates should a cut-off flush be repeated). A whole run
+        keeps them for `finish`."""
+        from mlflow.entities import Metric
+
+        if self.whole and self.run_id is None:
+            return
         pending = self._pending
         if self._sqlite is not None and pending:
             retry_when_locked(self._sqlite.write, self.run_id, pending)
             pending = []
         # Grouped by key, a batch touches few keys: MLflow's SQL store updates its latest-value
         # table once per key and batch, which is half its cost when every batch holds every key.
-        pending = sorted(pending, key=lambda m: (m.key, m.step))
-        for i in range(0, len(pending), MAX_METRICS_PER_BATCH):
-            chunk = pending[i : i + MAX_METRICS_PER_BATCH]
+        metrics = [Metric(*value) for value in sorted(pending, key=lambda m: (m[0], m[3]))]
+        for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+            chunk = metrics[i : i + MAX_METRICS_PER_BATCH]
             retry_when_locked(self._client.log_batch, self.run_id, metrics=chunk)
         self._pending = []
         self._last_flush = time.monotonic()
@@ -395,6 +430,8 @@ class RunRecorder:
         Returns the seconds the figures took."""
         from mlflow.entities import RunTag
 
+        if self.whole:
+            return self._finish_whole(status, tags, artifacts, figures, ended_ms)
         try:
             self.flush()
         except Exception:
@@ -414,6 +451,62 @@ class RunRecorder:
             self._client.set_terminated, self.run_id, status=RUN_STATUS[status], end_time=ended_ms
         )
         return seconds
+
+    def _finish_whole(
+        self,
+        status: str,
+        tags: dict[str, str],
+        artifacts: Path | None,
+        figures,  # noqa: ANN001
+        ended_ms: int | None,
+    ) -> dict[str, float]:
+        """The whole run in one transaction (SQLite), else as MLflow's calls make it."""
+        seconds = {}
+        if figures is not None:
+            clock = time.perf_counter()
+            figures.render()
+            seconds["figures"] = time.perf_counter() - clock
+        run_name, params, start_tags, parent, started_ms = self._opening
+        exp_id = self._open_store()
+        if self._sqlite is None:
+            self.whole = False
+            self._create(run_name, params, start_tags, parent, started_ms)
+            return {**self.finish(status, tags, artifacts, None, ended_ms), **seconds}
+        all_tags = {**self._run_tags(start_tags, parent), **tags, "status": status}
+        self.run_id, artifact_uri = retry_when_locked(
+            self._sqlite.write_run,
+            exp_id,
+            artifact_location(self._client, self.uri, exp_id),
+            run_name,
+            started_ms if started_ms is not None else now_ms(),
+            ended_ms if ended_ms is not None else now_ms(),
+            RUN_STATUS[status],
+            all_tags,
+            params,
+            self._pending,
+        )
+        self._pending = []
+        if artifacts is not None:  # straight to the run's artifact store: no query for its URI
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+            get_artifact_repository(artifact_uri).log_artifacts(str(artifacts))
+        return seconds
+
+
+_experiment_ids: dict[tuple[str, str], str] = {}
+_artifact_locations: dict[tuple[str, str], str] = {}
+
+
+def artifact_location(client, uri: str, exp_id: str) -> str:  # noqa: ANN001 - an MlflowClient
+    """The experiment's artifact location (it never changes), asked once a store and process."""
+    key = (uri, exp_id)
+    if key not in _artifact_locations:
+        _artifact_locations[key] = client.get_experiment(exp_id).artifact_location
+    return _artifact_locations[key]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def owner() -> str:

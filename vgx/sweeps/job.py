@@ -175,7 +175,7 @@ def record_trained(
 
     name = name or run_name(cfg)
     clock = time.perf_counter()
-    recorder = RunRecorder(uri, cfg.tracking.experiment)
+    recorder = RunRecorder(uri, cfg.tracking.experiment, whole=True)
     tags = {**run_tags(cfg, overrides), "vgx.launcher": "batched"}
     parent = cfg.tracking.parent_run_id
     recorder.start(name, run_params(resolved), tags, parent=parent, started_ms=result.started_ms)
@@ -203,7 +203,7 @@ def record_failed(
     from vgx.store.tracking import RunRecorder
 
     name = name or run_name(cfg)
-    recorder = RunRecorder(uri, cfg.tracking.experiment)
+    recorder = RunRecorder(uri, cfg.tracking.experiment, whole=True)
     tags = {**run_tags(cfg, overrides), "vgx.launcher": "batched"}
     recorder.start(name, run_params(resolved), tags, parent=cfg.tracking.parent_run_id)
     artifacts = (output_dir / "artifacts").resolve()
