@@ -60,10 +60,11 @@ class SqliteMetricWriter:
         """One transaction for (key, value, timestamp, step) values: every value (one already
         stored is skipped, as MLflow does), and each key's newest by (step, timestamp, value),
         MLflow's order. Plain tuples: an MLflow Metric object a value was a fifth of the cost."""
-        if not metrics:
+        rows, newest = _prepared(run_id, metrics)
+        if not rows:
             return
         with self._turn(), self._store.engine.begin() as connection:
-            self._write_metrics(connection, run_id, metrics)
+            self._write_metrics(connection, run_id, rows, newest)
 
     def write_run(
         self,
@@ -101,17 +102,20 @@ class SqliteMetricWriter:
             "artifact_uri": append_to_uri_path(artifact_location, run_id, "artifacts"),
             "experiment_id": int(experiment_id),
         }
+        rows, newest = _prepared(run_id, metrics)  # before the store's turn: others write meanwhile
         with self._turn(), self._store.engine.begin() as connection:
             connection.exec_driver_sql(
                 f"INSERT INTO runs ({', '.join(run_row)}) VALUES ({', '.join('?' * len(run_row))})",
                 tuple(run_row.values()),
             )
             for table, values in (("tags", tags), ("params", params)):
+                if not values:  # an empty list of rows is no rows to the driver
+                    continue
                 connection.exec_driver_sql(
                     f"INSERT INTO {table} (key, value, run_uuid) VALUES (?, ?, ?)",
                     [(key, value, run_id) for key, value in values.items()],
                 )
-            self._write_metrics(connection, run_id, metrics)
+            self._write_metrics(connection, run_id, rows, newest, new_run=True)
         return run_id, run_row["artifact_uri"]
 
     @contextlib.contextmanager
@@ -133,24 +137,31 @@ class SqliteMetricWriter:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _write_metrics(self, connection, run_id: str, metrics: Sequence) -> None:  # noqa: ANN001
+    def _write_metrics(
+        self,
+        connection,  # noqa: ANN001 - SQLAlchemy's
+        run_id: str,
+        rows: list[tuple],
+        newest: dict[str, tuple],
+        new_run: bool = False,
+    ) -> None:
+        """The rows, and the latest-value table where a key's newest value is newer than what
+        it holds (a run just made holds nothing)."""
         from sqlalchemy import select
         from sqlalchemy.dialects.sqlite import insert
 
-        rows = []
-        for key, value, timestamp, step in metrics:
-            is_nan, stored = _sanitized(value)
-            rows.append((run_id, key, stored, timestamp, step, is_nan))
-        if not rows:
+        if not rows:  # a run that failed before its first epoch
             return
-        newest: dict[str, tuple] = {}
-        for row in rows:
-            held = newest.get(row[KEY])
-            if held is None or _order(row) > _order(held):
-                newest[row[KEY]] = row
         latest = self._latest
         connection.exec_driver_sql(f"PRAGMA cache_size = -{CACHE_KIB}")
         connection.exec_driver_sql(self._insert_values, rows)
+        if new_run:
+            columns = ", ".join(COLUMNS)
+            connection.exec_driver_sql(
+                f"INSERT INTO {latest.name} ({columns}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                list(newest.values()),
+            )
+            return
         stored = connection.execute(
             select(latest.c.key, latest.c.step, latest.c.timestamp, latest.c.value).where(
                 latest.c.run_uuid == run_id, latest.c.key.in_(list(newest))
@@ -169,6 +180,20 @@ class SqliteMetricWriter:
             )
             newest_rows = [dict(zip(COLUMNS, row, strict=True)) for row in newest.values()]
             connection.execute(upsert, newest_rows)
+
+
+def _prepared(run_id: str, metrics: Sequence) -> tuple[list[tuple], dict[str, tuple]]:
+    """The metric rows as MLflow stores them, and each key's newest row by MLflow's order."""
+    rows = []
+    for key, value, timestamp, step in metrics:
+        is_nan, stored = _sanitized(value)
+        rows.append((run_id, key, stored, timestamp, step, is_nan))
+    newest: dict[str, tuple] = {}
+    for row in rows:
+        held = newest.get(row[KEY])
+        if held is None or _order(row) > _order(held):
+            newest[row[KEY]] = row
+    return rows, newest
 
 
 # The columns of MLflow's runs table, all written by write_run.

@@ -146,6 +146,11 @@ def launch_batched(
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
     sweep_dir.mkdir(parents=True, exist_ok=True)
+    workers = None
+    if settings.executor == "local" and len(job_overrides) > settings.max_batch:
+        workers = _local_workers(settings, stacks=2)  # at least two stacks: start them now
+        if workers is not None:
+            workers.start()
     jobs = _load_jobs(config, hydra_context, job_overrides, initial_job_idx)
     # MLflow's work goes to the recording process where there is one: this process trains, and
     # never imports MLflow
@@ -168,7 +173,7 @@ def launch_batched(
         Stack(number, len(chunks), [_stack_run(to_train[i]) for i in chunk])
         for number, chunk in enumerate(chunks, start=1)
     ]
-    executor = _executor(settings, len(stacks), sweep_dir)
+    executor = workers or _executor(settings, len(stacks), sweep_dir)
     if executor is None:
         returns |= _train_here(to_train, chunks)
     else:
@@ -204,6 +209,10 @@ def _executor(settings: LauncherSettings, stacks: int, sweep_dir: Path):  # noqa
         from vgx.sweeps.cluster import ClusterJobs
 
         return ClusterJobs(settings.cluster, sweep_dir)
+    return _local_workers(settings, stacks)
+
+
+def _local_workers(settings: LauncherSettings, stacks: int):  # noqa: ANN202
     from vgx.sweeps.workers import LocalWorkers, default_workers
 
     workers = min(settings.workers or default_workers(), stacks)

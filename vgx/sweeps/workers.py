@@ -33,6 +33,15 @@ class LocalWorkers:
         self.threads = max(1, default_workers() // self.count)
         self._context = multiprocessing.get_context("spawn")  # no fork after torch's threads
         self._stop = self._context.Event()
+        self._tasks, self._results = self._context.Queue(), self._context.Queue()
+        self._processes: list[multiprocessing.Process] = []
+
+    def start(self) -> LocalWorkers:
+        """Start every worker now: each imports torch and vgx (~3 s) while the sweep's process
+        still loads its jobs."""
+        while len(self._processes) < self.count:
+            self._processes.append(self._start(self._tasks, self._results))
+        return self
 
     def run(
         self,
@@ -44,15 +53,16 @@ class LocalWorkers:
         """Every stack's outcome, in the order they ended; `on_outcome` hears each as it ends.
         Once `stop_requested()`, the stacks in training end at their next step (their runs
         recorded as interrupted) and the waiting ones do not start."""
-        tasks, results = self._context.Queue(), self._context.Queue()
+        tasks, results = self._tasks, self._results
         for stack in stacks:
             tasks.put(stack)
-        workers = min(self.count, len(stacks))
-        for _ in range(workers):
+        processes = self._processes
+        while len(processes) < min(self.count, len(stacks)):
+            processes.append(self._start(tasks, results))
+        for _ in processes:
             tasks.put(None)  # one end-of-work mark a worker
         by_number = {stack.number: stack for stack in stacks}
         held: dict[int, int] = {}  # worker pid → the stack it trains
-        processes = [self._start(tasks, results) for _ in range(workers)]
         outcomes: list[StackOutcome] = []
         waiting = set(by_number)
 
