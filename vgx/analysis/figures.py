@@ -218,7 +218,12 @@ def spread(members: list, key: str):  # noqa: ANN201 - a pandas DataFrame
     early (diverged) counts while it lasted."""
     import pandas as pd
 
-    return _band(pd.concat([history.set_index("epoch")[key] for _, history in members], axis=1))
+    # one column a run, indexed by epoch (set_index would copy every column of every history)
+    columns = [
+        pd.Series(history[key].to_numpy(), index=history["epoch"].to_numpy())
+        for _, history in members
+    ]
+    return _band(pd.concat(columns, axis=1))
 
 
 def _band(values):  # noqa: ANN001, ANN202 - pandas DataFrames: one column per run
