@@ -16,6 +16,16 @@ def test_ui_opens_the_store_that_train_writes(tmp_path, monkeypatch):
     assert command[command.index("--host") + 1] == "127.0.0.1"
 
 
+def test_ui_opens_the_store_the_environment_names_as_train_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no outputs/mlflow.db here
+    elsewhere = tmp_path / "runs" / "sweeps.db"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"SQLite format 3\x00")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{elsewhere}")
+    command = ui_command_line(ui_arguments([]))
+    assert command[command.index("--backend-store-uri") + 1] == f"sqlite:///{elsewhere}"
+
+
 def test_ui_without_any_run_says_so(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

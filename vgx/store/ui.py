@@ -45,7 +45,8 @@ def ui_arguments(args: list[str]) -> argparse.Namespace:
 
 def ui_command_line(parsed: argparse.Namespace) -> list[str]:
     uri = tracking_uri(parsed.uri)
-    if uri.startswith("sqlite:///") and not parsed.uri and not default_store().exists():
+    default = uri == f"sqlite:///{default_store()}"  # not one named by --uri or the environment
+    if default and not default_store().exists():
         raise UsageError(f"no runs yet: {default_store()} does not exist; run `vgx train` first")
     check_store(uri, must_exist=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
