@@ -6,7 +6,7 @@
    metric recorded) with hydra/launcher=batched, against a single `vgx train` (whole processes);
    with --full also the basic and joblib launchers (about 2 minutes each on 2 cores);
 2. training throughput of a stack (in-process, probes included, recording excluded) for
-   K = 1, 4, 16, 64, 256 runs;
+   K = 1, 4, 16, 64, 256 runs (`--sizes 64,256,1024 --device cuda` on a GPU);
 3. training time of one run (in-process) against depth and width.
 """
 
@@ -56,14 +56,18 @@ def sweeps(repeats: int, full: bool) -> None:
         print(f"  {name:<8} 64 runs      {median(walls[name])}  {wall / single:5.1f}x one run")
 
 
-def throughput(repeats: int) -> None:
+def throughput(repeats: int, sizes: list[int], device: str) -> None:
     sys.path.insert(0, str(Path(__file__).parent.parent))
+    import torch
+
     from tests.conftest import compose_config
     from vgx.core.loop import train as train_stack
 
-    print("stacked training, default network, 100 epochs, probes included, no recording")
-    for k in (1, 4, 16, 64, 256):
-        cfgs = [compose_config(["progress=false", f"seed={s}"])[0] for s in range(k)]
+    name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {os.cpu_count()} cores"
+    print(f"stacked training on {device} ({name}), default network, 100 epochs, probes included")
+    for k in sizes:
+        overrides = ["progress=false", f"device={device}"]
+        cfgs = [compose_config([*overrides, f"seed={s}"])[0] for s in range(k)]
         seconds = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -97,12 +101,15 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also the basic and joblib launchers")
     parser.add_argument("--sweep-repeats", type=int, default=5, help="repeats of the sweeps")
     parser.add_argument("--only", choices=["sweeps", "throughput", "scaling"], help="one part")
+    parser.add_argument("--sizes", default="1,4,16,64,256", help="stack sizes of the throughput")
+    parser.add_argument("--device", default="cpu", help="the throughput's device: cpu or cuda")
     parsed = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, torch on CPU")
     if parsed.only in (None, "sweeps"):
         sweeps(parsed.sweep_repeats, parsed.full)
     if parsed.only in (None, "throughput"):
-        throughput(parsed.repeats)
+        sizes = [int(k) for k in parsed.sizes.split(",")]
+        throughput(parsed.repeats, sizes, parsed.device)
     if parsed.only in (None, "scaling"):
         scaling(parsed.repeats)
 
