@@ -305,3 +305,17 @@ def test_a_deep_linear_orthogonal_net_is_an_isometry_and_the_probe_runs_at_epoch
     assert history[0]["jacobian/sv_max"] == pytest.approx(1.0, abs=1e-5)
     assert history[0]["jacobian/sv_min"] == pytest.approx(1.0, abs=1e-5)
     assert not any(k.startswith("jacobian/") for k in history[1])
+
+
+def test_singular_values_below_rounding_count_as_zero():
+    from vgx.core.jacobian import spectrum
+
+    # [K=2, E=1, N=2]: one run's second value is below 2·ε·σ_max, the other's is measurable
+    jacobian = torch.zeros(2, 1, 2, 2, dtype=torch.float64)
+    jacobian[0, 0] = torch.diag(torch.tensor([1.0, 1e-20], dtype=torch.float64))
+    jacobian[1, 0] = torch.diag(torch.tensor([1.0, 1e-3], dtype=torch.float64))
+    sv_max, sv_min, spread = spectrum(jacobian).T
+    assert sv_max.tolist() == [1.0, 1.0]
+    assert sv_min[0] == 0.0 and spread[0] == 0.0  # one resolvable value: no spread
+    # log10 σ = 0 and −3: their standard deviation (n − 1), in decades
+    assert sv_min[1] == pytest.approx(1e-3) and spread[1] == pytest.approx(3 / 2**0.5)
