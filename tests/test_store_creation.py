@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from vgx.store import tracking
+from vgx.store.locks import store_lock
 
 
 def _failing_then(errors: list[str], calls: list[float]):
@@ -57,7 +58,7 @@ def test_vgx_processes_open_a_store_in_turn(tmp_path):
     opened = threading.Thread(
         target=tracking.open_sqlite_store, args=(_failing_then([], calls), database)
     )
-    with tracking._store_creation_lock(database):  # flock: a second descriptor waits, as a process
+    with store_lock(database, "store"):  # flock: a second descriptor waits, as a process
         opened.start()
         time.sleep(0.3)
         assert calls == []

@@ -13,11 +13,11 @@ using MLflow's calls.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+
+from vgx.store.locks import store_lock
 
 
 class SqliteMetricWriter:
@@ -118,24 +118,11 @@ class SqliteMetricWriter:
             self._write_metrics(connection, run_id, rows, newest, new_run=True)
         return run_id, run_row["artifact_uri"]
 
-    @contextlib.contextmanager
-    def _turn(self) -> Iterator[None]:
+    def _turn(self) -> contextlib.AbstractContextManager[None]:
         """vgx's writers of one SQLite file take turns on a lock file: SQLite lets one writer in
         at a time and makes the others poll with growing sleeps (up to 100 ms), time lost
         where two workers record a sweep's runs into one store."""
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: SQLite's own waiting
-            yield
-            return
-        database = str(Path(self._store.engine.url.database or "").absolute())
-        key = hashlib.sha256(database.encode()).hexdigest()[:16]
-        with open(Path(tempfile.gettempdir()) / f"vgx-write-{key}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        return store_lock(Path(self._store.engine.url.database or ""), "write")
 
     def _write_metrics(
         self,

@@ -4,7 +4,6 @@ the training; one batch is cheap)."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import socket
@@ -16,6 +15,7 @@ from typing import Any
 
 from vgx.errors import UsageError
 from vgx.results import tracked
+from vgx.store.locks import store_lock
 
 # MLflow refuses more than 1,000 metrics or 100 params in one log_batch call.
 MAX_METRICS_PER_BATCH = 1000
@@ -220,7 +220,7 @@ def open_sqlite_store(make_client: Callable[[], Any], database: Path) -> Any:
     outside vgx (MLflow's own UI, a notebook) that creates it meanwhile is waited for.
     """
     deadline = time.monotonic() + STORE_CREATION_WAIT_S
-    with _store_creation_lock(database):
+    with store_lock(database, "store"):
         new = not _has_schema(database)
         leftover_since: float | None = None
         while True:
@@ -266,23 +266,6 @@ def _has_schema(database: Path) -> bool:
             return db.execute("SELECT 1 FROM alembic_version").fetchone() is not None
     except sqlite3.Error:
         return False
-
-
-@contextlib.contextmanager
-def _store_creation_lock(database: Path):
-    """An exclusive lock per database file, outside its folder (nothing left beside the store)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: the wait for the other creator is all there is
-        yield
-        return
-    key = hashlib.sha256(str(database.resolve()).encode()).hexdigest()[:16]
-    with open(Path(tempfile.gettempdir()) / f"vgx-store-{key}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def experiment_id(client, name: str, uri: str) -> str:

@@ -11,11 +11,15 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vgx.config import TrainConfig
 from vgx.errors import Interrupted, StacksFailed
 from vgx.sweeps.signals import stop_on_signal
-from vgx.sweeps.stacks import Stack, StackOutcome, StackRun
+from vgx.sweeps.stacks import Stack, StackExecutor, StackOutcome, StackRun
+
+if TYPE_CHECKING:
+    from vgx.sweeps.workers import LocalWorkers
 
 # Recording (MLflow's SQL writes of ~7,600 values per run, three figures) costs more than training
 # a stack; a worker process records beside the recording process. Below this many runs the
@@ -202,7 +206,7 @@ def _stack_run(job: Job) -> StackRun:
     )
 
 
-def _executor(settings: LauncherSettings, stacks: int, sweep_dir: Path):  # noqa: ANN202
+def _executor(settings: LauncherSettings, stacks: int, sweep_dir: Path) -> StackExecutor | None:
     """Where the stacks train: cluster jobs, local workers (more than one stack and more than
     one core), or None: this process, recording beside it."""
     if settings.executor == "submitit":
@@ -212,14 +216,14 @@ def _executor(settings: LauncherSettings, stacks: int, sweep_dir: Path):  # noqa
     return _local_workers(settings, stacks)
 
 
-def _local_workers(settings: LauncherSettings, stacks: int):  # noqa: ANN202
+def _local_workers(settings: LauncherSettings, stacks: int) -> LocalWorkers | None:
     from vgx.sweeps.workers import LocalWorkers, default_workers
 
     workers = min(settings.workers or default_workers(), stacks)
     return LocalWorkers(workers) if workers > 1 else None
 
 
-def _train_elsewhere(executor, stacks: list[Stack]) -> dict[int, float]:  # noqa: ANN001
+def _train_elsewhere(executor: StackExecutor, stacks: list[Stack]) -> dict[int, float]:
     """Hand the stacks to the executor; say each one's end as it comes; a signal asks them all
     to stop (a second stops at once). Failed stacks are named once the others have ended."""
     from vgx.sweeps.progress import sweep

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from vgx.config import TrainConfig
 
@@ -48,6 +49,23 @@ class StackOutcome:
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+
+class StackExecutor(Protocol):
+    """Where stacks train: local worker processes (vgx/sweeps/workers.py) or cluster jobs
+    (vgx/sweeps/cluster.py)."""
+
+    def run(
+        self,
+        stacks: list[Stack],
+        on_outcome: Callable[[StackOutcome], None],
+        stop_requested: Callable[[], bool] = ...,
+        say: Callable[[str], None] = ...,
+    ) -> list[StackOutcome]:
+        """Every stack's outcome; `on_outcome` hears each as it ends; once `stop_requested()`,
+        stacks in training stop at their next step and waiting ones do not start; `say` gets
+        a line as each stack starts."""
+        ...
 
 
 def train_and_record(stack: Stack, should_stop: Callable[[], bool] | None = None) -> StackOutcome:
