@@ -56,9 +56,10 @@ format: install ## apply ruff's formatting and safe fixes
 ui: install ## MLflow UI on 127.0.0.1:5000 over outputs/mlflow.db
 	$(BIN)/vgx ui $(ARGS)
 
-bench: install ## timing figures, medians of 5 repeats: about 30 minutes (see bench/)
+bench: install ## timing figures, medians of 5 repeats: about 40 minutes (see bench/)
 	$(BIN)/python bench/single_run.py
 	$(BIN)/python bench/batched.py --full
+	$(BIN)/python bench/scaling.py
 
 studies: install ## run every study and collect the verdicts in outputs/reports/studies.md
 	@for s in $$($(BIN)/vgx study --names); do $(BIN)/vgx study $$s || exit 1; done
