@@ -152,3 +152,34 @@ def test_a_worker_killed_fails_its_stack_alone_and_the_sweep_says_which(workdir)
     assert {runs[n].info.status for n in ("s2", "s3")} == {"FAILED"}
     with pytest.raises(ProcessLookupError):  # the other worker is gone too
         os.kill(workers["1/2"], 0)
+
+
+@pytest.mark.slow
+def test_a_signal_stops_the_workers_stacks_and_records_their_runs_as_interrupted(workdir):
+    command = [sys.executable, "-m", "vgx.cli", "train", "-m", "hydra/launcher=batched"]
+    command += ["hydra.launcher.max_batch=2", "seed=0,1,2,3", "epochs=2000", "progress=false"]
+    sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    deadline = time.monotonic() + 120
+    while len(workers) < 2 and time.monotonic() < deadline:
+        line = sweep.stdout.readline()
+        if "training in worker pid" in line:
+            workers.append(int(line.rsplit(" ", 1)[1]))
+    assert len(workers) == 2, "the two stacks did not start"
+    time.sleep(3)  # some epochs measured
+    sweep.send_signal(signal.SIGTERM)  # as `timeout` or systemd would send it
+    out, err = sweep.communicate(timeout=240)
+    assert sweep.returncode == 130, err
+    assert "interrupted; what was recorded is kept" in err
+    uri = f"sqlite:///{workdir / 'outputs' / 'mlflow.db'}"
+    runs = {r.info.run_name: r for r in _children(uri)}
+    assert sorted(runs) == ["s0", "s1", "s2", "s3"]
+    assert {r.info.status for r in runs.values()} == {"KILLED"}
+    assert {r.data.tags["status"] for r in runs.values()} == {"interrupted"}
+    client = MlflowClient(uri)
+    for run in runs.values():  # what was measured before the signal is kept, each epoch once
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss/train")]
+        assert 1 < len(steps) < 2001 and len(steps) == len(set(steps))
+    for pid in workers:  # the workers are gone with the sweep
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
