@@ -374,7 +374,7 @@ class RunRecorder:
         self._sqlite = SqliteMetricWriter.for_client(client)
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
-        now = int(time.time() * 1000)
+        now = now_ms()
         self._pending.extend((k, v, now, epoch) for k, v in tracked(metrics).items())
         if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
             self.flush()
@@ -489,6 +489,7 @@ def artifact_location(client, uri: str, exp_id: str) -> str:  # noqa: ANN001 - a
 
 
 def now_ms() -> int:
+    """Wall-clock time as MLflow keeps a run's start and end and a value's timestamp."""
     return int(time.time() * 1000)
 
 
@@ -526,9 +527,7 @@ def reconcile_once(client, uri: str) -> list[str]:  # noqa: ANN001 - an MlflowCl
         host, _, pid = run.data.tags.get(OWNER_TAG, "").rpartition(":")
         if host != here or not pid.isdigit() or _process_alive(int(pid)):
             continue
-        retry_when_locked(client.set_tag, run.info.run_id, "status", "interrupted")
-        retry_when_locked(client.set_tag, run.info.run_id, "vgx.closed_by", "owner gone")
-        retry_when_locked(client.set_terminated, run.info.run_id, status="KILLED")
+        close_left_open(client, run.info.run_id, "interrupted", {"vgx.closed_by": "owner gone"})
         closed.append(run.info.run_id)
     return closed
 
@@ -565,7 +564,7 @@ def describe_parent(
     from mlflow.entities import Metric, RunTag
 
     client = mlflow_client(uri)
-    now = int(time.time() * 1000)
+    now = now_ms()
     all_tags = [RunTag("mlflow.note.content", description)]
     all_tags += [RunTag(k, v) for k, v in tags.items()]
     values = [Metric(k, v, now, 0) for k, v in metrics.items()]
@@ -663,13 +662,14 @@ def sweep_children(
 
 def close_failed(uri: str, run_id: str, error: str) -> None:
     """Close a run its process left half-recorded (it died) as failed, saying why."""
-    client = mlflow_client(uri)
-    tags = {"status": "failed", "vgx.error": error[:5000], "vgx.closed_by": "sweep"}
-    retry_when_locked(client.log_batch, run_id, tags=[_tag(k, v) for k, v in tags.items()])
-    retry_when_locked(client.set_terminated, run_id, status=RUN_STATUS["failed"])
+    tags = {"vgx.error": error[:5000], "vgx.closed_by": "sweep"}
+    close_left_open(mlflow_client(uri), run_id, "failed", tags)
 
 
-def _tag(key: str, value: str):  # noqa: ANN202 - an mlflow.entities.RunTag
+def close_left_open(client, run_id: str, status: str, tags: dict[str, str]) -> None:  # noqa: ANN001
+    """End a run whose process is gone: vgx's status tag (and `tags`), then MLflow's status."""
     from mlflow.entities import RunTag
 
-    return RunTag(key, value)
+    all_tags = [RunTag(k, v) for k, v in {"status": status, **tags}.items()]
+    retry_when_locked(client.log_batch, run_id, tags=all_tags)
+    retry_when_locked(client.set_terminated, run_id, status=RUN_STATUS[status])

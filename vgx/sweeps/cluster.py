@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vgx.sweeps.stacks import Stack, StackOutcome, fail_runs
+from vgx.sweeps.stacks import Stack, StackOutcome, failed_outcome
 
 POLL_S = 1.0  # how often the sweep asks the cluster about its jobs
 CANCEL_GRACE_S = 120.0  # how long cancelled jobs get to record their runs as interrupted
@@ -126,7 +126,4 @@ class ClusterJobs:
                 lines = [line for line in str(exc).splitlines() if line.strip()]
                 last = lines[-1] if lines else type(exc).__name__
                 error = f"cluster job {job.job_id} failed: {last}"
-        fail_runs(stack.runs, error)
-        return StackOutcome(
-            stack.number, {run.index: float("nan") for run in stack.runs}, error=error
-        )
+        return failed_outcome(stack, error)

@@ -11,6 +11,7 @@ from vgx.errors import Interrupted
 from vgx.results import RunOutcome, TrainResult
 from vgx.store.history import config_yaml, write_history
 from vgx.store.provenance import provenance
+from vgx.store.tracking import now_ms
 from vgx.sweeps.identity import config_hash, flatten, run_name
 from vgx.sweeps.progress import RunProgress
 from vgx.sweeps.signals import stop_on_signal
@@ -80,12 +81,6 @@ def recorded_epoch(epoch: int, epochs: int, every: int) -> bool:
     return epoch % every == 0 or epoch == epochs
 
 
-def now_ms() -> int:
-    """Wall-clock time as MLflow keeps a run's start and end: the run spans its training, not
-    the recording process's work."""
-    return int(time.time() * 1000)
-
-
 def run_params(resolved: dict) -> dict[str, str]:
     """MLflow params: the keys in force for this config (config.yaml keeps the whole)."""
     return keys_in_force(flatten(resolved))
@@ -118,9 +113,7 @@ def _close_run(
     from vgx.sweeps.summary import description
 
     clock = time.perf_counter()
-    artifacts = (output_dir / "artifacts").resolve()
-    artifacts.mkdir(parents=True, exist_ok=True)
-    (artifacts / "config.yaml").write_text(config_yaml(resolved))
+    artifacts = _artifact_folder(output_dir, resolved)
     write_history(result.history, artifacts / "history.csv")
     figures = None
     if result.history and draws_figures(cfg):
@@ -171,14 +164,9 @@ def record_trained(
 ) -> RunOutcome:
     """Record a run trained elsewhere (in a stack) exactly as `run_experiment` records one; its
     start and end are the stack's."""
-    from vgx.store.tracking import RunRecorder
-
     name = name or run_name(cfg)
     clock = time.perf_counter()
-    recorder = RunRecorder(uri, cfg.tracking.experiment, whole=True)
-    tags = {**run_tags(cfg, overrides), "vgx.launcher": "batched"}
-    parent = cfg.tracking.parent_run_id
-    recorder.start(name, run_params(resolved), tags, parent=parent, started_ms=result.started_ms)
+    recorder = _stacked_run(cfg, resolved, uri, name, overrides, result.started_ms)
     for epoch, metrics in enumerate(result.history):
         if recorded_epoch(epoch, cfg.epochs, cfg.tracking.every):
             recorder.log_epoch(epoch, metrics)
@@ -200,18 +188,38 @@ def record_failed(
     """Record a run whose stack failed before it could be recorded (an error in training, a
     worker or cluster job that died): FAILED in MLflow, the error in its description and its
     `vgx.error` tag, so that the sweep loses no run silently. Returns its run id."""
-    from vgx.store.tracking import RunRecorder
-
     name = name or run_name(cfg)
-    recorder = RunRecorder(uri, cfg.tracking.experiment, whole=True)
-    tags = {**run_tags(cfg, overrides), "vgx.launcher": "batched"}
-    recorder.start(name, run_params(resolved), tags, parent=cfg.tracking.parent_run_id)
-    artifacts = (output_dir / "artifacts").resolve()
-    artifacts.mkdir(parents=True, exist_ok=True)
-    (artifacts / "config.yaml").write_text(config_yaml(resolved))
+    recorder = _stacked_run(cfg, resolved, uri, name, overrides, None)
+    artifacts = _artifact_folder(output_dir, resolved)
     end_tags = {
         "vgx.error": error[:5000],
         "mlflow.note.content": f"**{name}: not trained** — its stack failed: {error}",
     }
     recorder.finish("failed", end_tags, artifacts, ended_ms=now_ms())
     return recorder.run_id
+
+
+def _stacked_run(
+    cfg: TrainConfig,
+    resolved: dict,
+    uri: str,
+    name: str,
+    overrides: list[str] | None,
+    started_ms: int | None,
+):  # noqa: ANN202 - a vgx.store.tracking.RunRecorder
+    """The recorder of a stack's run, started: written whole when it finishes."""
+    from vgx.store.tracking import RunRecorder
+
+    recorder = RunRecorder(uri, cfg.tracking.experiment, whole=True)
+    tags = {**run_tags(cfg, overrides), "vgx.launcher": "batched"}
+    parent = cfg.tracking.parent_run_id
+    recorder.start(name, run_params(resolved), tags, parent=parent, started_ms=started_ms)
+    return recorder
+
+
+def _artifact_folder(output_dir: Path, resolved: dict) -> Path:
+    """The run's artifacts folder, made, with its config.yaml in it."""
+    artifacts = (output_dir / "artifacts").resolve()
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "config.yaml").write_text(config_yaml(resolved))
+    return artifacts

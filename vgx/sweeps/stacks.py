@@ -79,11 +79,9 @@ def train_and_record(stack: Stack, should_stop: Callable[[], bool] | None = None
     try:
         results = train([run.cfg for run in stack.runs], should_stop=should_stop)
     except Exception as exc:  # the stack's own failure: its runs say so, the others go on
-        outcome.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        fail_runs(stack.runs, outcome.error)
-        outcome.losses = {run.index: math.nan for run in stack.runs}
-        outcome.seconds = time.perf_counter() - started
-        return outcome
+        failed = failed_outcome(stack, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        failed.where, failed.seconds = outcome.where, time.perf_counter() - started
+        return failed
     for run, result in zip(stack.runs, results, strict=True):
         recorded = record_trained(
             run.cfg, run.resolved, run.output_dir, run.uri, run.name, result, run.overrides
@@ -93,6 +91,12 @@ def train_and_record(stack: Stack, should_stop: Callable[[], bool] | None = None
             outcome.interrupted.append(run.name)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def failed_outcome(stack: Stack, error: str) -> StackOutcome:
+    """The outcome of a stack that failed, its runs recorded as failed (`fail_runs`)."""
+    fail_runs(stack.runs, error)
+    return StackOutcome(stack.number, {run.index: math.nan for run in stack.runs}, error=error)
 
 
 def fail_runs(runs: list[StackRun], error: str) -> None:

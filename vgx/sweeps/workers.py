@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from vgx.sweeps.stacks import Stack, StackOutcome, fail_runs
+from vgx.sweeps.stacks import Stack, StackOutcome, failed_outcome
 
 PARENT_CHECK_S = 1.0  # how often a worker looks whether its sweep's process is still there
 POLL_S = 0.5  # how often the sweep looks at its workers while it waits
@@ -97,13 +97,13 @@ class LocalWorkers:
                     number = held.pop(process.pid, None)
                     if number is not None and number in waiting:
                         error = f"its worker (pid {process.pid}) died, exit code {process.exitcode}"
-                        take(("done", self._failed(by_number[number], error), process.pid))
+                        take(("done", failed_outcome(by_number[number], error), process.pid))
                     if len(processes) < len(waiting) - len(held):  # stacks wait: a new worker
                         processes.append(self._start(tasks, results))
                 if not processes and waiting:  # nothing left to take the queue: it stalled
                     for number in sorted(waiting):
                         error = "no worker was left to train it"
-                        take(("done", self._failed(by_number[number], error), 0))
+                        take(("done", failed_outcome(by_number[number], error), 0))
         except BaseException:
             self._stop.set()
             for process in processes:
@@ -131,13 +131,6 @@ class LocalWorkers:
                 take(results.get(timeout=0.05))
             except queue.Empty:
                 return
-
-    @staticmethod
-    def _failed(stack: Stack, error: str) -> StackOutcome:
-        fail_runs(stack.runs, error)
-        return StackOutcome(
-            stack.number, {run.index: float("nan") for run in stack.runs}, error=error
-        )
 
 
 def follow_parent(parent: int) -> None:
