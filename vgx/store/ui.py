@@ -128,17 +128,27 @@ def _browser_available() -> bool:
 
 
 def _stop(server: subprocess.Popen) -> None:
-    """Stop MLflow's server and every worker it spawned (its own process group)."""
-    if server.poll() is not None:
-        return
+    """Stop MLflow's server and every worker it spawned (its own process group): the command
+    returns once none of them is left, not when the first has exited, so that the port is
+    free again."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _group_alive(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _group_alive(server):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
+    server.wait()
+
+
+def _group_alive(server: subprocess.Popen) -> bool:
+    server.poll()  # reaps the leader once it has exited
+    try:
+        os.killpg(server.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def serve(args: list[str]) -> int:
