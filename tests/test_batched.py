@@ -104,6 +104,15 @@ def test_jobs_are_grouped_by_shape_and_every_kind_stacks():
     assert sorted(map(sorted, chunks)) == [[0, 1], [2, 3], [4, 5], [6], [7, 8]]
 
 
+def test_the_stack_with_the_most_work_comes_first():
+    # workers take stacks in this order: the long one must not be left to the end
+    cfgs = _configs("depth=3", seeds=(0,)) + _configs("width=64", seeds=(0, 1))
+    cfgs += _configs("depth=3", "epochs=200", seeds=(0,))
+    chunks = plan_chunks(cfgs, max_batch=256, budget_bytes=2**30)
+    # wider: more multiply-adds a step, and two runs; then twice the epochs of the first job
+    assert chunks == [[1, 2], [3], [0]]
+
+
 def test_a_group_larger_than_the_budget_is_chunked():
     cfgs = _configs("width=64", seeds=range(10))
     per_run = bytes_per_run(cfgs[0], 2, 200)  # 200 training examples

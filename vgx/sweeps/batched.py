@@ -42,13 +42,15 @@ class Job:
 
 def plan_chunks(cfgs: list[TrainConfig], max_batch: int, budget_bytes: int) -> list[list[int]]:
     """Indices of the jobs trained together: one chunk per stack (equal `stack_key`, at most
-    `max_batch` runs, estimated memory under the budget)."""
+    `max_batch` runs, estimated memory under the budget), the most work first. Workers take
+    stacks in this order: a long stack started last would leave the other cores idle while it
+    trains (a recurrent study's 50-step stacks after its 10-step ones took 1.6× as long)."""
     from vgx.core.data import load
     from vgx.core.loop import bytes_per_run, stack_key
     from vgx.core.models import model_inputs
 
     groups: dict[str, list[int]] = {}
-    chunks: list[list[int]] = []
+    chunks: list[tuple[float, list[int]]] = []
     for i, cfg in enumerate(cfgs):
         groups.setdefault(stack_key(cfg), []).append(i)
     for members in groups.values():
@@ -57,8 +59,23 @@ def plan_chunks(cfgs: list[TrainConfig], max_batch: int, budget_bytes: int) -> l
         largest = max(len(splits.y_train), len(splits.y_val), len(splits.y_test))
         per_run = bytes_per_run(cfg, splits.n_features, largest)
         size = max(1, min(max_batch, budget_bytes // per_run))
-        chunks.extend(members[i : i + size] for i in range(0, len(members), size))
-    return chunks
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            chunks.append((_training_work(cfgs, chunk, splits), chunk))
+    chunks.sort(key=lambda pair: -pair[0])  # stable: equal work keeps the jobs' order
+    return [chunk for _, chunk in chunks]
+
+
+def _training_work(cfgs: list[TrainConfig], chunk: list[int], splits) -> float:  # noqa: ANN001
+    """A stack's forward multiply-adds over its training: enough to order stacks by cost."""
+    from vgx.core.models import step_multiply_adds
+    from vgx.core.network import output_units
+
+    cfg = cfgs[chunk[0]]
+    outputs = output_units(splits.n_classes)
+    step = step_multiply_adds(cfg, splits.n_features, outputs, runs=len(chunk))
+    steps_per_epoch = -(-len(splits.y_train) // cfg.batch_size)
+    return step * steps_per_epoch * max(cfg.epochs for cfg in (cfgs[i] for i in chunk))
 
 
 def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> list[Job]:  # noqa: ANN001
