@@ -100,6 +100,32 @@ def test_delta_through_time_matches_autograd_on_torchs_own_cell(model):
         assert row[f"delta_norm/t_{steps - k}"] == row[f"delta_norm/step_{k}"]
 
 
+def test_torchs_lstm_kernel_gives_the_outputs_and_gradients_of_stepping_in_python():
+    """Training's forward pass (torch's LSTM kernel, a run at a time) against the probe's (a
+    step at a time, every run at once): two layers, three runs, their outputs and ∂J/∂params."""
+    arch = RecurrentArchitecture("lstm", n_in=3, n_out=2, depth=2, width=5)
+    cfgs = [_config("model=lstm", f"seed={s}") for s in range(3)]
+    rows = torch.stack([initial_row(cfg, arch) for cfg in cfgs])
+    x = torch.randn(3, 4, 7, 3, generator=torch.Generator().manual_seed(0))
+    outputs, gradients = [], []
+    for states in (None, []):  # None: the kernel; a list: stepping (it collects h_t)
+        network = RecurrentNetwork(arch, rows)
+        out = network.forward(x, states)
+        out.square().sum().backward()
+        outputs.append(out.detach())
+        gradients.append(network.params.grad)
+    assert RecurrentNetwork(arch, rows)._native is not None
+    assert torch.allclose(outputs[0], outputs[1], atol=1e-6)
+    assert torch.allclose(gradients[0], gradients[1], atol=1e-5)
+    assert gradients[0].abs().sum() > 0
+
+
+@pytest.mark.parametrize("model", ["rnn", "gru"])
+def test_plain_and_gru_cells_step_in_python(model):
+    arch = RecurrentArchitecture(model, n_in=1, n_out=1, depth=1, width=2)
+    assert RecurrentNetwork(arch, torch.zeros(1, sum(arch.sizes())))._native is None
+
+
 def test_the_distance_grid_is_log_spaced_and_ends_at_the_first_step():
     assert distance_grid(100) == [0, 1, 2, 4, 8, 16, 32, 64, 99]
     assert distance_grid(2) == [0, 1]
