@@ -67,13 +67,15 @@ def _stack_runs(tmp_path: Path, uri: str, parent: str, seeds, activation=None) -
     return runs
 
 
-def test_a_failing_stack_marks_only_its_own_runs_failed(tmp_path):
+@pytest.mark.parametrize("record_in_worker_from", [1, 100], ids=["worker records", "sweep records"])
+def test_a_failing_stack_marks_only_its_own_runs_failed(tmp_path, record_in_worker_from):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     parent = start_sweep(uri, "vgx", ["seed=0,1,2,3"])
     good = Stack(1, 2, _stack_runs(tmp_path, uri, parent, [0, 1]))
     bad = Stack(2, 2, _stack_runs(tmp_path, uri, parent, [2, 3], activation="no_such_function"))
     heard = []
-    outcomes = LocalWorkers(2).run([good, bad], heard.append, say=lambda line: None)
+    workers = LocalWorkers(2, record_in_worker_from)
+    outcomes = workers.run([good, bad], heard.append, say=lambda line: None)
     assert sorted(o.number for o in heard) == [1, 2]
     by_number = {o.number: o for o in outcomes}
     assert not by_number[1].failed and set(by_number[1].losses) == {0, 1}

@@ -71,25 +71,53 @@ class StackExecutor(Protocol):
 def train_and_record(stack: Stack, should_stop: Callable[[], bool] | None = None) -> StackOutcome:
     """Train the stack, record every run; an error in training records them all as failed
     (the sweep goes on with its other stacks and says which failed)."""
+    trained = train_stack(stack, should_stop)
+    if isinstance(trained, StackOutcome):
+        return trained
+    return record_stack(stack, trained)
+
+
+@dataclass
+class TrainedStack:
+    """A stack's training, before its runs are recorded (they may be recorded elsewhere)."""
+
+    number: int
+    results: list  # vgx.core.loop.TrainResult, one a run
+    where: str
+    seconds: float
+
+
+def train_stack(
+    stack: Stack, should_stop: Callable[[], bool] | None = None
+) -> TrainedStack | StackOutcome:
+    """The stack's training; a failed outcome (its runs recorded as failed) on an error."""
     from vgx.core.loop import train
-    from vgx.sweeps.job import record_trained
 
     started = time.perf_counter()
-    outcome = StackOutcome(stack.number, where=f"{socket.gethostname()}:{os.getpid()}")
+    where = f"{socket.gethostname()}:{os.getpid()}"
     try:
         results = train([run.cfg for run in stack.runs], should_stop=should_stop)
     except Exception as exc:  # the stack's own failure: its runs say so, the others go on
         failed = failed_outcome(stack, f"{type(exc).__name__}: {exc}".splitlines()[0])
-        failed.where, failed.seconds = outcome.where, time.perf_counter() - started
+        failed.where, failed.seconds = where, time.perf_counter() - started
         return failed
-    for run, result in zip(stack.runs, results, strict=True):
+    return TrainedStack(stack.number, results, where, time.perf_counter() - started)
+
+
+def record_stack(stack: Stack, trained: TrainedStack) -> StackOutcome:
+    """Record every run of a trained stack, each as its own MLflow run."""
+    from vgx.sweeps.job import record_trained
+
+    started = time.perf_counter()
+    outcome = StackOutcome(stack.number, where=trained.where)
+    for run, result in zip(stack.runs, trained.results, strict=True):
         recorded = record_trained(
             run.cfg, run.resolved, run.output_dir, run.uri, run.name, result, run.overrides
         )
         outcome.losses[run.index] = recorded.val_loss
         if result.status == "interrupted":
             outcome.interrupted.append(run.name)
-    outcome.seconds = time.perf_counter() - started
+    outcome.seconds = trained.seconds + time.perf_counter() - started
     return outcome
 
 

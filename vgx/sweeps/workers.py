@@ -15,10 +15,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from vgx.sweeps.stacks import Stack, StackOutcome, failed_outcome
+from vgx.sweeps.stacks import Stack, StackOutcome, TrainedStack, failed_outcome, record_stack
 
 PARENT_CHECK_S = 1.0  # how often a worker looks whether its sweep's process is still there
 POLL_S = 0.5  # how often the sweep looks at its workers while it waits
+# A worker records a stack of this many runs itself; a smaller one goes back to the sweep's
+# recording process, which has imported MLflow already: importing it in each worker (~4 s of a
+# core) cost a study of small stacks more than recording its runs.
+RECORD_IN_WORKER_FROM = 32
 
 
 def default_workers() -> int:
@@ -28,8 +32,9 @@ def default_workers() -> int:
 class LocalWorkers:
     """`count` worker processes sharing the cores: each trains with cores // count threads."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, record_in_worker_from: int = RECORD_IN_WORKER_FROM) -> None:
         self.count = max(1, count)
+        self.record_in_worker_from = record_in_worker_from
         self.threads = max(1, default_workers() // self.count)
         self._context = multiprocessing.get_context("spawn")  # no fork after torch's threads
         self._stop = self._context.Event()
@@ -65,6 +70,7 @@ class LocalWorkers:
         held: dict[int, int] = {}  # worker pid → the stack it trains
         outcomes: list[StackOutcome] = []
         waiting = set(by_number)
+        recorder = _StackRecorder(results)  # stacks trained, recorded here
 
         def take(message: tuple) -> None:
             kind, payload, pid = message
@@ -77,6 +83,10 @@ class LocalWorkers:
                 )
                 return
             held.pop(pid, None)
+            if kind == "trained":
+                recorder.record(by_number[payload.number], payload)
+                return
+            recorder.pending.discard(outcome_number(payload))
             outcome = payload if kind == "done" else StackOutcome(payload, skipped=True)
             waiting.discard(outcome.number)
             outcomes.append(outcome)
@@ -98,10 +108,11 @@ class LocalWorkers:
                     if number is not None and number in waiting:
                         error = f"its worker (pid {process.pid}) died, exit code {process.exitcode}"
                         take(("done", failed_outcome(by_number[number], error), process.pid))
-                    if len(processes) < len(waiting) - len(held):  # stacks wait: a new worker
+                    untaken = len(waiting) - len(held) - len(recorder.pending)
+                    if len(processes) < untaken:  # stacks wait: a new worker
                         processes.append(self._start(tasks, results))
-                if not processes and waiting:  # nothing left to take the queue: it stalled
-                    for number in sorted(waiting):
+                if not processes and waiting - recorder.pending:  # nothing takes the queue
+                    for number in sorted(waiting - recorder.pending):
                         error = "no worker was left to train it"
                         take(("done", failed_outcome(by_number[number], error), 0))
         except BaseException:
@@ -110,6 +121,7 @@ class LocalWorkers:
                 process.kill()
             raise
         finally:
+            recorder.close()
             for process in processes:
                 process.join(timeout=5)
         return outcomes
@@ -117,7 +129,14 @@ class LocalWorkers:
     def _start(self, tasks, results) -> multiprocessing.Process:  # noqa: ANN001 - mp queues
         process = self._context.Process(
             target=_work,
-            args=(tasks, results, self._stop, os.getpid(), self.threads),
+            args=(
+                tasks,
+                results,
+                self._stop,
+                os.getpid(),
+                self.threads,
+                self.record_in_worker_from,
+            ),
             name="vgx-stack-worker",
             daemon=True,
         )
@@ -131,6 +150,45 @@ class LocalWorkers:
                 take(results.get(timeout=0.05))
             except queue.Empty:
                 return
+
+
+def outcome_number(payload: object) -> int:
+    """The stack a "done" or "skipped" message is about."""
+    return payload.number if isinstance(payload, StackOutcome) else int(payload)
+
+
+class _StackRecorder:
+    """Records trained stacks one after the other on a thread of the sweep's process, through
+    its recording process where it has one; each outcome joins the workers' messages."""
+
+    def __init__(self, results) -> None:  # noqa: ANN001 - the workers' mp queue
+        self.pending: set[int] = set()  # stacks trained, not yet recorded
+        self._results = results
+        self._work: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def record(self, stack: Stack, trained: TrainedStack) -> None:
+        self.pending.add(stack.number)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True, name="vgx-stacks-rec")
+            self._thread.start()
+        self._work.put((stack, trained))
+
+    def _run(self) -> None:
+        from vgx.store.recording import call
+
+        while (item := self._work.get()) is not None:
+            stack, trained = item
+            try:
+                outcome = call(record_stack, stack, trained)
+            except Exception as exc:  # what a run lacks is closed and said, the sweep goes on
+                error = f"recording failed: {type(exc).__name__}: {exc}".splitlines()[0]
+                outcome = failed_outcome(stack, error)
+            self._results.put(("done", outcome, os.getpid()))
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._work.put(None)
 
 
 def follow_parent(parent: int) -> None:
@@ -150,14 +208,14 @@ def follow_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="vgx-parent-watch").start()
 
 
-def _work(tasks, results, stop, parent: int, threads: int) -> None:  # noqa: ANN001 - mp objects
+def _work(tasks, results, stop, parent: int, threads: int, record_from: int) -> None:  # noqa: ANN001
     """A worker's life: stacks until the end-of-work mark; a stop request is the sweep's (it
-    sets `stop`)."""
+    sets `stop`). A stack of `record_from` runs or more it records itself."""
     follow_parent(parent)
     import torch
 
     torch.set_num_threads(threads)
-    from vgx.sweeps.stacks import train_and_record
+    from vgx.sweeps.stacks import StackOutcome, record_stack, train_stack
 
     while True:
         stack = tasks.get()
@@ -167,5 +225,10 @@ def _work(tasks, results, stop, parent: int, threads: int) -> None:  # noqa: ANN
             results.put(("skipped", stack.number, os.getpid()))
             continue
         results.put(("took", stack.number, os.getpid()))
-        outcome = train_and_record(stack, should_stop=stop.is_set)
-        results.put(("done", outcome, os.getpid()))
+        trained = train_stack(stack, should_stop=stop.is_set)
+        if isinstance(trained, StackOutcome):  # failed, its runs recorded as such
+            results.put(("done", trained, os.getpid()))
+        elif len(stack.runs) < record_from:
+            results.put(("trained", trained, os.getpid()))
+        else:
+            results.put(("done", record_stack(stack, trained), os.getpid()))
