@@ -62,7 +62,7 @@ bench: install ## timing figures, medians of 5 repeats: about 40 minutes (see be
 	$(BIN)/python bench/scaling.py
 
 studies: install ## run every study and collect the verdicts in outputs/reports/studies.md
-	@for s in $$($(BIN)/vgx study --names); do $(BIN)/vgx study $$s || exit 1; done
+	$(BIN)/vgx study --all
 	$(BIN)/python -m vgx.analysis.collect_studies
 
 clean: ## remove the run outputs (keeps .venv)

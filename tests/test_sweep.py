@@ -182,6 +182,32 @@ def test_a_real_study_runs_end_to_end_and_judges_its_claim(workdir):
 
 
 @pytest.mark.slow
+def test_several_studies_run_one_after_the_other_in_one_command(workdir, capsys):
+    args = ["study", "dying_relu,mse_vs_cross_entropy", "epochs=2", "seed=0", "depth=2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "study 1/2: dying_relu" in out and "study 2/2: mse_vs_cross_entropy" in out
+    client = MlflowClient(_uri(workdir))
+    for name in ("dying_relu", "mse_vs_cross_entropy"):
+        experiment = client.get_experiment_by_name(f"study-{name}")
+        runs = client.search_runs([experiment.experiment_id])
+        (parent,) = [r for r in runs if r.data.tags.get("vgx.study") == name]
+        assert parent.info.status == "FINISHED" and "verdict" in parent.data.tags
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        assert children and all(c.info.status == "FINISHED" for c in children)
+        assert (workdir / "outputs" / "reports" / f"study-{name}" / "verdict.md").exists()
+
+
+def test_a_bad_override_to_several_studies_is_refused_before_any_trains(workdir, capsys):
+    assert main(["study", "--all", "depth=0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "depth" in err
+    assert not (workdir / "outputs" / "mlflow.db").exists()
+    assert main(["study", "dying_relu,vanishing"]) == 2
+    assert "'vanishing': unknown" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_the_vgx_command_leaves_a_batched_sweep_whole_when_it_exits_fast(workdir):
     import shutil
     import subprocess
