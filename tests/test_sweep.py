@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -182,11 +184,20 @@ def test_a_real_study_runs_end_to_end_and_judges_its_claim(workdir):
 
 
 @pytest.mark.slow
-def test_several_studies_run_one_after_the_other_in_one_command(workdir, capsys):
+def test_several_studies_run_one_after_the_other_in_one_command(workdir, capsys, monkeypatch):
+    from vgx.sweeps.workers import LocalWorkers
+
+    started = []
+    start = LocalWorkers._start
+    monkeypatch.setattr(LocalWorkers, "_start", lambda *a: started.append(1) or start(*a))
     args = ["study", "dying_relu,mse_vs_cross_entropy", "epochs=2", "seed=0", "depth=2"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "study 1/2: dying_relu" in out and "study 2/2: mse_vs_cross_entropy" in out
+    first, second = out.split("study 2/2")
+    assert "training in worker pid" in first and "training in worker pid" in second
+    assert len(started) == 2  # one pool of two workers for both studies' stacks
+    assert not any(p.name == "vgx-stack-worker" for p in multiprocessing.active_children())
     client = MlflowClient(_uri(workdir))
     for name in ("dying_relu", "mse_vs_cross_entropy"):
         experiment = client.get_experiment_by_name(f"study-{name}")

@@ -234,10 +234,10 @@ def _executor(settings: LauncherSettings, stacks: int, sweep_dir: Path) -> Stack
 
 
 def _local_workers(settings: LauncherSettings, stacks: int) -> LocalWorkers | None:
-    from vgx.sweeps.workers import LocalWorkers, default_workers
+    from vgx.sweeps.workers import default_workers, local_workers
 
     workers = min(settings.workers or default_workers(), stacks)
-    return LocalWorkers(workers) if workers > 1 else None
+    return local_workers(workers) if workers > 1 else None
 
 
 def _train_elsewhere(executor: StackExecutor, stacks: list[Stack]) -> dict[int, float]:
