@@ -113,6 +113,15 @@ def test_the_stack_with_the_most_work_comes_first():
     assert chunks == [[1, 2], [3], [0]]
 
 
+def test_a_lone_stack_with_work_enough_is_split_across_the_workers():
+    heavy = _configs("width=256", "depth=6", "epochs=500", seeds=range(5))
+    assert sorted(map(len, plan_chunks(heavy, 256, 2**40, workers=2))) == [2, 3]
+    assert sorted(map(len, plan_chunks(heavy, 256, 2**40, workers=4))) == [1, 1, 1, 2]
+    assert len(plan_chunks(heavy, 256, 2**40, workers=1)) == 1
+    light = _configs(seeds=range(8))  # the default network: the workers' start would cost more
+    assert len(plan_chunks(light, 256, 2**40, workers=2)) == 1
+
+
 def test_a_group_larger_than_the_budget_is_chunked():
     cfgs = _configs("width=64", seeds=range(10))
     per_run = bytes_per_run(cfgs[0], 2, 200)  # 200 training examples

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 # a stack; a worker process records beside the recording process. Below this many runs the
 # worker's start-up (imports, ~2 s) is not worth it.
 PARALLEL_RECORDING_FROM = 8
+# A lone stack is split across idle workers only when each half has this much training work
+# (forward multiply-adds, ~5 s on a core): below it, starting the workers costs more than it
+# wins (a 64-run sweep of the default network, 1e9, was slower split in two).
+SPLIT_FROM = 4e9
 
 
 @dataclass
@@ -40,11 +44,15 @@ class Job:
     uri: str  # the tracking store
 
 
-def plan_chunks(cfgs: list[TrainConfig], max_batch: int, budget_bytes: int) -> list[list[int]]:
+def plan_chunks(
+    cfgs: list[TrainConfig], max_batch: int, budget_bytes: int, workers: int = 1
+) -> list[list[int]]:
     """Indices of the jobs trained together: one chunk per stack (equal `stack_key`, at most
     `max_batch` runs, estimated memory under the budget), the most work first. Workers take
     stacks in this order: a long stack started last would leave the other cores idle while it
-    trains (a recurrent study's 50-step stacks after its 10-step ones took 1.6× as long)."""
+    trains (a recurrent study's 50-step stacks after its 10-step ones took 1.6× as long).
+    Fewer stacks than `workers`: the largest are halved while each half has `SPLIT_FROM`
+    multiply-adds of work, so that no core waits."""
     from vgx.core.data import load
     from vgx.core.loop import bytes_per_run, stack_key
     from vgx.core.models import model_inputs
@@ -62,6 +70,14 @@ def plan_chunks(cfgs: list[TrainConfig], max_batch: int, budget_bytes: int) -> l
         for start in range(0, len(members), size):
             chunk = members[start : start + size]
             chunks.append((_training_work(cfgs, chunk, splits), chunk))
+    while len(chunks) < workers:
+        work, largest = max(chunks, key=lambda pair: pair[0], default=(0.0, []))
+        if len(largest) < 2 or work / 2 < SPLIT_FROM:
+            break
+        chunks.remove((work, largest))
+        half = (len(largest) + 1) // 2
+        chunks += [(work * half / len(largest), largest[:half])]
+        chunks += [(work * (len(largest) - half) / len(largest), largest[half:])]
     chunks.sort(key=lambda pair: -pair[0])  # stable: equal work keeps the jobs' order
     return [chunk for _, chunk in chunks]
 
@@ -189,7 +205,9 @@ def launch_batched(
             sweep().done()
         else:
             to_train.append(job)
-    chunks = plan_chunks([j.cfg for j in to_train], settings.max_batch, settings.budget_bytes)
+    spread = _local_worker_count(settings) if settings.executor == "local" else 1
+    cfgs = [j.cfg for j in to_train]
+    chunks = plan_chunks(cfgs, settings.max_batch, settings.budget_bytes, spread)
     stacks = [
         Stack(number, len(chunks), [_stack_run(to_train[i]) for i in chunk])
         for number, chunk in enumerate(chunks, start=1)
@@ -234,10 +252,16 @@ def _executor(settings: LauncherSettings, stacks: int, sweep_dir: Path) -> Stack
 
 
 def _local_workers(settings: LauncherSettings, stacks: int) -> LocalWorkers | None:
-    from vgx.sweeps.workers import default_workers, local_workers
+    from vgx.sweeps.workers import local_workers
 
-    workers = min(settings.workers or default_workers(), stacks)
+    workers = min(_local_worker_count(settings), stacks)
     return local_workers(workers) if workers > 1 else None
+
+
+def _local_worker_count(settings: LauncherSettings) -> int:
+    from vgx.sweeps.workers import default_workers
+
+    return settings.workers or default_workers()
 
 
 def _train_elsewhere(executor: StackExecutor, stacks: list[Stack]) -> dict[int, float]:
