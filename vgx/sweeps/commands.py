@@ -133,13 +133,19 @@ def study_command(args: list[str]) -> int:
     plans = [(name, *_study_plan(name, overrides, check_command_line)) for name in names]
     # --all: one process for every study, importing torch and MLflow once (~6 s of a core a
     # study when each was its own command)
+    from vgx.sweeps.sweep import LaterReports
     from vgx.sweeps.workers import shared_between_sweeps
 
-    with shared_between_sweeps():  # and one pool of workers
-        for number, (name, train_args, plan) in enumerate(plans, start=1):
-            if len(plans) > 1:
-                print(f"vgx: study {number}/{len(plans)}: {name}", flush=True)
-            run_sweep(_hydra_app(), train_args, plan, study=name)
+    reports = LaterReports() if len(plans) > 1 else None  # written while the next one trains
+    try:
+        with shared_between_sweeps():  # and one pool of workers
+            for number, (name, train_args, plan) in enumerate(plans, start=1):
+                if len(plans) > 1:
+                    print(f"vgx: study {number}/{len(plans)}: {name}", flush=True)
+                run_sweep(_hydra_app(), train_args, plan, study=name, reports=reports)
+    finally:
+        if reports is not None:
+            reports.wait()
     _exit_fast_after_batched_sweep()
     return 0
 

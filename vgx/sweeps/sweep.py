@@ -17,9 +17,14 @@ from vgx.sweeps.preflight import Plan
 
 
 def run_sweep(
-    app: Callable[[], None], args: list[str], plan: Plan, study: str | None = None
+    app: Callable[[], None],
+    args: list[str],
+    plan: Plan,
+    study: str | None = None,
+    reports: LaterReports | None = None,
 ) -> str:
-    """Run the multirun under a parent run; returns the parent's run id."""
+    """Run the multirun under a parent run; returns the parent's run id. With `reports`, the
+    finished sweep's report is written there while the caller goes on."""
     from vgx.store.recording import background, call
     from vgx.store.tracking import start_sweep, tracking_uri
 
@@ -56,10 +61,65 @@ def run_sweep(
             end("interrupted" if stopped else "failed")
         raise
     end_sweep()
-    page = end("finished")
+    if reports is not None:
+        reports.submit(uri, parent, study, workdir)
+        return parent
+    _said(parent, end("finished"))
+    return parent
+
+
+def _said(parent: str, page: Path) -> None:
     print(f"vgx: sweep {parent} finished; report in {page.parent}", flush=True)
     print(f"vgx: report page {page}", flush=True)
-    return parent
+
+
+class LaterReports:
+    """Several sweeps in one command: each finished sweep's report (its table, figures, a
+    study's verdict; then the parent is closed) is written by a process of its own while the
+    next sweep trains. Written in the sweep's process they took 1–5 s a study with the cores
+    idle, 46 s of `vgx study --all`."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_reporter,
+            initargs=(os.getpid(),),
+        )
+        self._pending: list[tuple[str, str, object]] = []  # uri, parent, its future
+
+    def submit(self, uri: str, parent: str, study: str | None, workdir: Path) -> None:
+        future = self._pool.submit(_end, uri, parent, "finished", study, workdir)
+        future.add_done_callback(lambda done: done.exception() or _said(parent, done.result()))
+        self._pending.append((uri, parent, future))
+
+    def wait(self) -> None:
+        """Every report written and its parent closed; a report that failed fails its parent
+        (the first such error is raised once all are done)."""
+        from vgx.store.recording import call
+
+        failed: BaseException | None = None
+        for uri, parent, future in self._pending:
+            try:
+                future.result()
+            except BaseException as exc:  # the pool broke, or the report raised
+                failed = failed or exc
+                with contextlib.suppress(Exception):
+                    call(_end, uri, parent, "failed", None, Path.cwd())
+        self._pool.shutdown()
+        if failed is not None:
+            raise failed
+
+
+def _start_reporter(parent: int) -> None:
+    """The report process leaves signals to the command, and ends with it."""
+    from vgx.sweeps.workers import follow_parent
+
+    follow_parent(parent)
 
 
 def _end(uri: str, parent: str, status: str, study: str | None, workdir: Path) -> Path | None:
