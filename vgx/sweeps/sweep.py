@@ -76,8 +76,8 @@ def _said(parent: str, page: Path) -> None:
 class LaterReports:
     """Several sweeps in one command: each finished sweep's report (its table, figures, a
     study's verdict; then the parent is closed) is written by a process of its own while the
-    next sweep trains. Written in the sweep's process they took 1–5 s a study with the cores
-    idle, 46 s of `vgx study --all`."""
+    next sweep trains. Written before the next sweep started, they took 1–5 s a study with
+    the workers idle: 46 s of `vgx study --all`."""
 
     def __init__(self) -> None:
         import multiprocessing
