@@ -37,7 +37,9 @@ def _logits(network: Network, x: torch.Tensor) -> torch.Tensor:
     return network.forward(x[None])
 
 
-def test_gradient_norms_match_a_hand_computed_backprop():
+@pytest.mark.parametrize("index_add_below", [0, 10**9], ids=["by segment", "by index_add_"])
+def test_gradient_norms_match_a_hand_computed_backprop(monkeypatch, index_add_below):
+    monkeypatch.setattr(probes, "INDEX_ADD_BELOW", index_add_below)  # both ways of summing
     network = _linear_net()
     x = np.array([[1.0, 2.0], [-1.0, 0.5], [0.0, -1.0]])
     y = np.array([1.0, 0.0, 1.0])
