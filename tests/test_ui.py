@@ -36,3 +36,19 @@ def test_ui_without_any_run_says_so(tmp_path, monkeypatch):
 def test_ui_refuses_a_port_out_of_range():
     with pytest.raises(UsageError, match="--port=70000"):
         ui_arguments(["--port", "70000"])
+
+
+def test_a_port_is_in_use_while_a_server_listens_not_while_its_closed_connections_linger():
+    import socket
+
+    from vgx.store.ui import free_port, port_in_use
+
+    port = free_port("127.0.0.1")
+    server = socket.create_server(("127.0.0.1", port))
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    assert port_in_use("127.0.0.1", port)
+    accepted.close()  # the server's side closes first: its socket waits in TIME_WAIT
+    client.close()
+    server.close()
+    assert not port_in_use("127.0.0.1", port)  # a new server could bind it

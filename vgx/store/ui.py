@@ -96,8 +96,11 @@ def landing(uri: str) -> Landing:
 
 
 def port_in_use(host: str, port: int) -> bool:
+    """Whether a server listens on the port. Connections a server closed linger in TIME_WAIT
+    for a minute; they do not keep a new server (which sets SO_REUSEADDR) from starting."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
