@@ -67,7 +67,11 @@ def _stack_runs(tmp_path: Path, uri: str, parent: str, seeds, activation=None) -
     return runs
 
 
-@pytest.mark.parametrize("record_in_worker_from", [1, 100], ids=["worker records", "sweep records"])
+@pytest.mark.parametrize(
+    "record_in_worker_from",
+    [pytest.param(1, marks=pytest.mark.slow), 100],  # workers record stacks of 32 runs or more
+    ids=["worker records", "sweep records"],
+)
 def test_a_failing_stack_marks_only_its_own_runs_failed(tmp_path, record_in_worker_from):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     parent = start_sweep(uri, "vgx", ["seed=0,1,2,3"])

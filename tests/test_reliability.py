@@ -82,7 +82,11 @@ def _signal_once_training(args: list[str], sig: signal.Signals, uri: str, cwd: P
     return process.returncode, err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "sig",
+    [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM],  # and Ctrl-C below
+    ids=["SIGINT", "SIGTERM"],
+)
 def test_a_signal_marks_the_run_killed_and_keeps_what_it_recorded(sig, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["train", "epochs=100000", "depth=3", "width=8"]
