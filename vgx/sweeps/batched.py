@@ -69,7 +69,7 @@ def plan_chunks(
         size = max(1, min(max_batch, budget_bytes // per_run))
         for start in range(0, len(members), size):
             chunk = members[start : start + size]
-            chunks.append((_training_work(cfgs, chunk, splits), chunk))
+            chunks.append((_training_work(cfg, len(chunk), splits), chunk))
     while len(chunks) < workers:
         work, largest = max(chunks, key=lambda pair: pair[0], default=(0.0, []))
         if len(largest) < 2 or work / 2 < SPLIT_FROM:
@@ -82,16 +82,16 @@ def plan_chunks(
     return [chunk for _, chunk in chunks]
 
 
-def _training_work(cfgs: list[TrainConfig], chunk: list[int], splits) -> float:  # noqa: ANN001
-    """A stack's forward multiply-adds over its training: enough to order stacks by cost."""
+def _training_work(cfg: TrainConfig, runs: int, splits) -> float:  # noqa: ANN001 - Splits
+    """The forward multiply-adds of a stack of `runs` runs like `cfg` (the stack shares its
+    epochs) over its training: enough to order stacks by cost."""
     from vgx.core.models import step_multiply_adds
     from vgx.core.network import output_units
 
-    cfg = cfgs[chunk[0]]
     outputs = output_units(splits.n_classes)
-    step = step_multiply_adds(cfg, splits.n_features, outputs, runs=len(chunk))
+    step = step_multiply_adds(cfg, splits.n_features, outputs, runs=runs)
     steps_per_epoch = -(-len(splits.y_train) // cfg.batch_size)
-    return step * steps_per_epoch * max(cfg.epochs for cfg in (cfgs[i] for i in chunk))
+    return step * steps_per_epoch * cfg.epochs
 
 
 def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> list[Job]:  # noqa: ANN001

@@ -104,10 +104,9 @@ def study_command(args: list[str]) -> int:
     """`vgx study NAME [OVERRIDES]`: the study's sweep, its report, and the verdict; several
     studies (NAME,NAME or --all) one after the other in this process."""
     from vgx.analysis.studies import STUDIES, by_group
-    from vgx.sweeps.preflight import check_command_line
     from vgx.sweeps.sweep import run_sweep
 
-    if args and args[0] == "--names":  # one per line, for scripts (make studies)
+    if args and args[0] == "--names":  # one per line, for scripts
         print("\n".join(STUDIES))
         return 0
     if not args or args[0] in ("--list", "-l", "-h", "--help"):
@@ -130,7 +129,7 @@ def study_command(args: list[str]) -> int:
 
     start_background()  # MLflow's import there, beside the command-line check here
     # every study's command line is checked before the first trains: a mistake costs a second
-    plans = [(name, *_study_plan(name, overrides, check_command_line)) for name in names]
+    plans = [(name, *_study_plan(name, overrides)) for name in names]
     # --all: one process for every study, importing torch and MLflow once (~6 s of a core a
     # study when each was its own command)
     from vgx.sweeps.sweep import LaterReports
@@ -150,9 +149,11 @@ def study_command(args: list[str]) -> int:
     return 0
 
 
-def _study_plan(name: str, overrides: list[str], check) -> tuple[list[str], object]:  # noqa: ANN001
+def _study_plan(name: str, overrides: list[str]) -> tuple[list[str], object]:
     """The study's `vgx train -m` arguments and their checked plan."""
     from omegaconf import OmegaConf
+
+    from vgx.sweeps.preflight import check_command_line
 
     params = OmegaConf.load(conf_dir() / "study" / f"{name}.yaml").hydra.sweeper.params
     given = {o.partition("=")[0].lstrip("+~") for o in overrides if "=" in o}
@@ -160,7 +161,7 @@ def _study_plan(name: str, overrides: list[str], check) -> tuple[list[str], obje
     experiment = [] if "tracking.experiment" in given else [f"tracking.experiment=study-{name}"]
     launcher = [] if "hydra/launcher" in given else ["hydra/launcher=batched"]
     train_args = ["-m", f"+study={name}", *launcher, *sweep, *experiment, *overrides]
-    return train_args, check(train_args, conf_dir())
+    return train_args, check_command_line(train_args, conf_dir())
 
 
 def theory_command(args: list[str]) -> int:
