@@ -84,6 +84,42 @@ def test_a_sweep_run_again_trains_only_what_did_not_finish_unless_resume_is_fals
     assert len(_runs(uri, **{"mlflow.parentRunId": newest.info.run_id})) == 4
 
 
+def test_finished_runs_are_found_for_many_hashes_at_once_as_a_search_a_hash_finds_them(tmp_path):
+    from vgx.store.tracking import find_finished
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    vgx, other = client.create_experiment("vgx"), client.create_experiment("other")
+
+    def run(experiment: str, config_hash: str, status: str, start: int, deleted=False) -> str:
+        made = client.create_run(experiment, start_time=start, tags={"config_hash": config_hash})
+        client.set_tag(made.info.run_id, "status", status)
+        if deleted:
+            client.delete_run(made.info.run_id)
+        return made.info.run_id
+
+    run(vgx, "a", "finished", 1000)
+    newest_a = run(vgx, "a", "diverged", 2000)
+    run(vgx, "a", "failed", 3000)  # newer, but its training did not end
+    only_b = run(vgx, "b", "finished", 1000)
+    run(vgx, "c", "finished", 1000, deleted=True)
+    run(other, "d", "finished", 1000)  # another experiment's
+    run(vgx, "e", "running", 1000)
+    hashes = ["a", "b", "c", "d", "e", *(f"unknown{i}" for i in range(2000)), "b"]
+
+    found = find_finished(uri, "vgx", hashes)
+
+    assert {h: r.info.run_id for h, r in found.items()} == {"a": newest_a, "b": only_b}
+    for config_hash in ("a", "b", "c", "d", "e"):  # what MLflow's own search says
+        searched = client.search_runs(
+            [vgx], f"tags.config_hash = '{config_hash}'", order_by=["attributes.start_time DESC"]
+        )
+        ended = [r for r in searched if r.data.tags["status"] in ("finished", "diverged")]
+        expected = ended[0].info.run_id if ended else None
+        assert (found[config_hash].info.run_id if config_hash in found else None) == expected
+    assert find_finished(uri, "no such experiment", hashes) == {}
+
+
 def test_report_gradient_ratio_falls_with_depth_for_sigmoid(workdir):
     assert main(["train", "-m", "depth=2,4,8", "epochs=1"]) == 0
     uri = _uri(workdir)

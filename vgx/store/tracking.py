@@ -614,19 +614,69 @@ def runs_table(uri: str, experiment_ids: list[str], filter_string: str):  # noqa
         raise StoreRefused(str(exc).strip().splitlines()[0]) from None
 
 
-def find_finished(uri: str, experiment: str, config_hash: str):
-    """A run of `experiment` with this config_hash whose training ended (finished or diverged)."""
+def find_finished(uri: str, experiment: str, hashes: list[str]) -> dict:
+    """For each config_hash that has one, the newest active run of `experiment` with it whose
+    training ended (finished or diverged). On an SQL store one query per thousand hashes: a
+    search a hash (~7 ms) kept a 1,000-run sweep from training for ~7 s."""
     client = mlflow_client(uri)
     found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.config_hash = '{config_hash}'",  # MLflow has no IN for tags
-        order_by=["attributes.start_time DESC"],
-    )
-    done = [r for r in runs if r.data.tags.get("status") in ("finished", "diverged")]
-    return done[0] if done else None
+    if found is None or not hashes:
+        return {}
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    except ImportError:  # pragma: no cover - MLflow without its SQL store
+        SqlAlchemyStore = ()  # noqa: N806
+    if isinstance(store, SqlAlchemyStore):
+        newest = _finished_in_sql(store, found.experiment_id, hashes)
+    else:
+        newest = {}
+        for config_hash in dict.fromkeys(hashes):
+            runs = client.search_runs(
+                [found.experiment_id],
+                filter_string=f"tags.config_hash = '{config_hash}'",  # MLflow has no IN for tags
+                order_by=["attributes.start_time DESC"],
+            )
+            done = [r for r in runs if r.data.tags.get("status") in ENDED_TRAINING]
+            if done:
+                newest[config_hash] = done[0].info.run_id
+    return {config_hash: client.get_run(run_id) for config_hash, run_id in newest.items()}
+
+
+# vgx's status tags of a run whose training ended: a sweep with resume on reuses it.
+ENDED_TRAINING = ("finished", "diverged")
+SQL_IN_CHUNK = 900  # SQLite allows 999 bound values a statement before 3.32
+
+
+def _finished_in_sql(store, experiment_id: str, hashes: list[str]) -> dict[str, str]:  # noqa: ANN001 - MLflow's SqlAlchemyStore
+    """config_hash → the run id of the newest active run of the experiment with it whose
+    training ended, read from MLflow's tables."""
+    from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
+    from sqlalchemy import and_, select
+    from sqlalchemy.orm import aliased
+
+    status = aliased(SqlTag)
+    unique = list(dict.fromkeys(hashes))
+    newest: dict[str, tuple[int, str]] = {}
+    with store.engine.connect() as connection:
+        for start in range(0, len(unique), SQL_IN_CHUNK):
+            query = (
+                select(SqlTag.value, SqlRun.start_time, SqlRun.run_uuid)
+                .join(SqlRun, SqlRun.run_uuid == SqlTag.run_uuid)
+                .join(status, and_(status.run_uuid == SqlRun.run_uuid, status.key == "status"))
+                .where(
+                    SqlTag.key == "config_hash",
+                    SqlTag.value.in_(unique[start : start + SQL_IN_CHUNK]),
+                    SqlRun.experiment_id == int(experiment_id),
+                    SqlRun.lifecycle_stage == "active",
+                    status.value.in_(ENDED_TRAINING),
+                )
+            )
+            for config_hash, started, run_id in connection.execute(query):
+                held = newest.get(config_hash)
+                if held is None or (started or 0, run_id) > held:
+                    newest[config_hash] = (started or 0, run_id)
+    return {config_hash: run_id for config_hash, (_, run_id) in newest.items()}
 
 
 def add_to_sweep(uri: str, run_id: str, parent: str) -> None:

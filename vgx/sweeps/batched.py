@@ -387,9 +387,9 @@ def _train_here(to_train: list[Job], chunks: list[list[int]]) -> dict[int, float
 
 def _reused(checks: list[tuple]) -> list:
     """For each (cfg, uri, parent): the finished run it reuses (a RunOutcome), or None."""
-    from vgx.sweeps.job import reuse_finished
+    from vgx.sweeps.job import reuse_finished_many
 
-    return [reuse_finished(*check) for check in checks]
+    return reuse_finished_many(checks)
 
 
 def _record(*arguments: object) -> float:

@@ -141,16 +141,31 @@ def _close_run(
 
 def reuse_finished(cfg: TrainConfig, uri: str, parent_run_id: str | None) -> RunOutcome | None:
     """In a sweep with resume on: the finished run of the same config_hash, joined to the sweep."""
+    return reuse_finished_many([(cfg, uri, parent_run_id)])[0]
+
+
+def reuse_finished_many(checks: list[tuple]) -> list[RunOutcome | None]:
+    """For each (cfg, uri, parent run id): `reuse_finished`'s answer, the store asked once per
+    store and experiment rather than once per job."""
     from vgx.store.tracking import add_to_sweep, find_finished
 
-    if not (parent_run_id and cfg.resume):
-        return None
-    done = find_finished(uri, cfg.tracking.experiment, config_hash(cfg))
-    if done is None:
-        return None
-    add_to_sweep(uri, done.info.run_id, parent_run_id)
-    val_loss = done.data.metrics.get("loss/val", float("nan"))
-    return RunOutcome(done.info.run_id, done.info.run_name, None, val_loss)
+    wanted: dict[tuple[str, str], list[str]] = {}
+    for cfg, uri, parent in checks:
+        if parent and cfg.resume:
+            wanted.setdefault((uri, cfg.tracking.experiment), []).append(config_hash(cfg))
+    found = {where: find_finished(*where, hashes) for where, hashes in wanted.items()}
+    outcomes: list[RunOutcome | None] = []
+    for cfg, uri, parent in checks:
+        done = None
+        if parent and cfg.resume:
+            done = found[(uri, cfg.tracking.experiment)].get(config_hash(cfg))
+        if done is None:
+            outcomes.append(None)
+            continue
+        add_to_sweep(uri, done.info.run_id, parent)
+        val_loss = done.data.metrics.get("loss/val", float("nan"))
+        outcomes.append(RunOutcome(done.info.run_id, done.info.run_name, None, val_loss))
+    return outcomes
 
 
 def record_trained(
