@@ -12,7 +12,7 @@ import pytest
 from mlflow.entities import Metric
 
 from vgx.store.sql_metrics import SqliteMetricWriter
-from vgx.store.tracking import RunRecorder, mlflow_client
+from vgx.store.tracking import RunRecorder, mlflow_client, runs_written_together
 
 KEYS = ("loss/train", "grad_norm/layer_1", "weight_change/layer_1")
 
@@ -121,30 +121,65 @@ def _rows(database: Path, run_id: str) -> dict[str, list]:
     return out
 
 
+def _record(uri: str, tmp_path: Path, label: str, whole: bool, epochs: int = 4) -> str:
+    """A diverged run with NaN and infinite values recorded by a RunRecorder; its id."""
+    values = [{"loss/train": 1.0 / (e + 1), "grad_norm/layer_1": e * 0.5} for e in range(4)]
+    values[2]["loss/train"] = math.nan
+    values[3]["grad_norm/layer_1"] = math.inf
+    artifacts = tmp_path / f"artifacts-{label}"
+    artifacts.mkdir()
+    (artifacts / "history.csv").write_text("epoch\n0\n")
+    recorder = RunRecorder(uri, "whole", whole=whole)
+    params = {"depth": "3", "optimizer.lr": "0.1"}
+    recorder.start("d3", params, {"config_hash": "abc"}, parent="p0", started_ms=1000)
+    for epoch, row in enumerate(values[:epochs]):
+        recorder.log_epoch(epoch, row)
+    if epochs:
+        recorder.log_epoch(3, {"loss/test": 0.3})
+    end_tags = {"diverged_epoch": "3", "mlflow.note.content": "**d3 diverged**"}
+    recorder.finish("diverged", end_tags, artifacts, ended_ms=5000)
+    return recorder.run_id
+
+
 def test_a_whole_run_in_one_transaction_is_what_mlflows_calls_write(tmp_path, monkeypatch):
     database = tmp_path / "mlflow.db"
     uri = f"sqlite:///{database}"
     monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)  # equal timestamps both ways
-    values = [{"loss/train": 1.0 / (e + 1), "grad_norm/layer_1": e * 0.5} for e in range(4)]
-    values[2]["loss/train"] = math.nan
-    values[3]["grad_norm/layer_1"] = math.inf
-    run_ids = {}
-    for whole in (False, True):
-        artifacts = tmp_path / f"artifacts-{whole}"
-        artifacts.mkdir()
-        (artifacts / "history.csv").write_text("epoch\n0\n")
-        recorder = RunRecorder(uri, "whole", whole=whole)
-        params = {"depth": "3", "optimizer.lr": "0.1"}
-        recorder.start("d3", params, {"config_hash": "abc"}, parent="p0", started_ms=1000)
-        for epoch, row in enumerate(values):
-            recorder.log_epoch(epoch, row)
-        recorder.log_epoch(3, {"loss/test": 0.3})
-        end_tags = {"diverged_epoch": "3", "mlflow.note.content": "**d3 diverged**"}
-        recorder.finish("diverged", end_tags, artifacts, ended_ms=5000)
-        run_ids[whole] = recorder.run_id
+    run_ids = {whole: _record(uri, tmp_path, str(whole), whole) for whole in (False, True)}
     by_calls, whole = _rows(database, run_ids[False]), _rows(database, run_ids[True])
     assert whole == by_calls
     assert len(whole["metrics"]) == 9 and whole["runs"][0][6] == "FINISHED"
     client = mlflow_client(uri)
     listed = [[a.path for a in client.list_artifacts(run_ids[w])] for w in (False, True)]
     assert listed[0] == listed[1] == ["history.csv"]
+
+
+def test_whole_runs_written_together_are_what_mlflows_calls_write(tmp_path, monkeypatch):
+    database = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{database}"
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)
+    by_calls = _rows(database, _record(uri, tmp_path, "calls", whole=False))
+    empty = _rows(database, _record(uri, tmp_path, "calls-empty", whole=False, epochs=0))
+    counted = []
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(runs_written_together(size=3))
+        original = SqliteMetricWriter.write_runs
+        monkeypatch.setattr(
+            SqliteMetricWriter,
+            "write_runs",
+            lambda self, runs: counted.append(len(runs)) or original(self, runs),
+        )
+        together = [_record(uri, tmp_path, "together-empty", whole=True, epochs=0)]
+        together += [_record(uri, tmp_path, f"together{i}", whole=True) for i in range(3)]
+        assert counted == [3]  # the first three, once there were three
+    assert counted == [3, 1]  # the rest on the way out
+    assert [_rows(database, run_id) for run_id in together] == [empty] + [by_calls] * 3
+
+
+def test_runs_waiting_to_be_written_together_are_written_when_a_later_one_fails(tmp_path):
+    database = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{database}"
+    with pytest.raises(RuntimeError), runs_written_together(size=4):
+        written = _record(uri, tmp_path, "first", whole=True)
+        raise RuntimeError("the next run's recording failed")
+    assert len(_rows(database, written)["metrics"]) == 9

@@ -4,6 +4,7 @@ the training; one batch is cheap)."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -456,8 +457,7 @@ class RunRecorder:
             self._create(run_name, params, start_tags, parent, started_ms)
             return {**self.finish(status, tags, artifacts, None, ended_ms), **seconds}
         all_tags = {**self._run_tags(start_tags, parent), **tags, "status": status}
-        self.run_id, artifact_uri = retry_when_locked(
-            self._sqlite.write_run,
+        run = self._sqlite.prepare_run(
             exp_id,
             artifact_location(self._client, self.uri, exp_id),
             run_name,
@@ -468,12 +468,63 @@ class RunRecorder:
             params,
             self._pending,
         )
+        group = _run_group.get()
+        if group is None:
+            retry_when_locked(self._sqlite.write_runs, [run])
+        else:
+            group.add(self._sqlite, run)
+        self.run_id, artifact_uri = run.run_id, run.artifact_uri
         self._pending = []
         if artifacts is not None:  # straight to the run's artifact store: no query for its URI
             from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
             get_artifact_repository(artifact_uri).log_artifacts(str(artifacts))
         return seconds
+
+
+class _RunGroup:
+    """Whole runs waiting to be written together, a transaction for each `size` of them."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._waiting: list[tuple[Any, Any]] = []  # (SqliteMetricWriter, PreparedRun)
+
+    def add(self, writer, run) -> None:  # noqa: ANN001 - vgx.store.sql_metrics'
+        self._waiting.append((writer, run))
+        if len(self._waiting) >= self.size:
+            self.write()
+
+    def write(self) -> None:
+        """Write what waits, a transaction a store."""
+        waiting, self._waiting = self._waiting, []
+        by_store: dict[str, tuple[Any, list]] = {}
+        for writer, run in waiting:
+            by_store.setdefault(writer.database, (writer, []))[1].append(run)
+        for writer, runs in by_store.values():
+            retry_when_locked(writer.write_runs, runs)
+
+
+_run_group: contextvars.ContextVar[_RunGroup | None] = contextvars.ContextVar(
+    "vgx_run_group", default=None
+)
+
+# Whole runs a transaction inside `runs_written_together` (see SqliteMetricWriter.write_runs).
+RUNS_A_TRANSACTION = 16
+
+
+@contextlib.contextmanager
+def runs_written_together(size: int = RUNS_A_TRANSACTION):  # noqa: ANN201
+    """Whole runs (a stack's, recorded after it trained) finished inside share SQLite
+    transactions: a third less time a run than one transaction each. Those still waiting are
+    written on the way out, an error or not: a run whose recording ended is not lost to a
+    later run's error."""
+    group = _RunGroup(size)
+    token = _run_group.set(group)
+    try:
+        yield
+    finally:
+        _run_group.reset(token)
+        group.write()
 
 
 _experiment_ids: dict[tuple[str, str], str] = {}

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 # a stack; a worker process records beside the recording process. Below this many runs the
 # worker's start-up (imports, ~2 s) is not worth it.
 PARALLEL_RECORDING_FROM = 8
+# Trained runs a recording task: written to the store in one transaction (a third faster a run
+# than one each), few enough tasks that the recorders share them.
+RUNS_A_RECORDING = 16
 # A lone stack is split across idle workers only when each half has this much training work
 # (forward multiply-adds, ~5 s on a core): below it, starting the workers costs more than it
 # wins (a 64-run sweep of the default network, 1e9, was slower split in two).
@@ -333,7 +336,7 @@ def _train_here(to_train: list[Job], chunks: list[list[int]]) -> dict[int, float
         )
         for _ in range(workers):  # they import MLflow and matplotlib while the stack trains
             pool.submit(_warm_up_worker)
-    pending: list[tuple[Job, Future, tuple]] = []  # the job, its recording, its arguments
+    pending: list[tuple[list[Job], Future, list]] = []  # the jobs, their recording, its arguments
     interrupted: list[str] = []  # runs a signal stopped: recorded as such, then the sweep stops
     try:
         for number, chunk in enumerate(chunks, start=1):
@@ -352,28 +355,25 @@ def _train_here(to_train: list[Job], chunks: list[list[int]]) -> dict[int, float
                 f"[batched] stack {number}/{len(chunks)}: {len(members)} runs trained in "
                 f"{time.perf_counter() - started:.1f} s"
             )
-            for job, result in zip(members, results, strict=True):
-                arguments = (
-                    job.cfg,
-                    job.resolved,
-                    job.output_dir,
-                    job.uri,
-                    job.name,
-                    result,
-                    job.overrides,
-                )
+            recordings = [
+                (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result, job.overrides)
+                for job, result in zip(members, results, strict=True)
+            ]
+            for start in range(0, len(members), RUNS_A_RECORDING):
+                group = members[start : start + RUNS_A_RECORDING]
+                arguments = recordings[start : start + RUNS_A_RECORDING]
                 if pool is None:
-                    returns[job.index] = call(_record, *arguments)
+                    returns |= _returned(group, call(_record_group, arguments))
                 else:
-                    pending.append((job, pool.submit(_record, *arguments), arguments))
+                    pending.append((group, pool.submit(_record_group, arguments), arguments))
             if interrupted:
                 break
-        for job, future, arguments in reversed(pending):  # the workers take the front
+        for group, future, arguments in reversed(pending):  # the workers take the front
             if future.cancel():
-                returns[job.index] = call(_record, *arguments)
-        for job, future, _ in pending:
+                returns |= _returned(group, call(_record_group, arguments))
+        for group, future, _ in pending:
             if not future.cancelled():
-                returns[job.index] = future.result()
+                returns |= _returned(group, future.result())
     except BaseException:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -392,11 +392,18 @@ def _reused(checks: list[tuple]) -> list:
     return reuse_finished_many(checks)
 
 
-def _record(*arguments: object) -> float:
-    """Record one trained run (`record_trained`'s arguments); its validation loss."""
+def _record_group(recordings: list[tuple]) -> list[float]:
+    """Record trained runs (each `record_trained`'s arguments), written to the store together;
+    their validation losses."""
+    from vgx.store.tracking import runs_written_together
     from vgx.sweeps.job import record_trained
 
-    return record_trained(*arguments).val_loss
+    with runs_written_together(len(recordings)):
+        return [record_trained(*arguments).val_loss for arguments in recordings]
+
+
+def _returned(jobs: list[Job], losses: list[float]) -> dict[int, float]:
+    return {job.index: loss for job, loss in zip(jobs, losses, strict=True)}
 
 
 def _start_worker(parent: int) -> None:

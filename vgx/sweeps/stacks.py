@@ -106,17 +106,19 @@ def train_stack(
 
 def record_stack(stack: Stack, trained: TrainedStack) -> StackOutcome:
     """Record every run of a trained stack, each as its own MLflow run."""
+    from vgx.store.tracking import runs_written_together
     from vgx.sweeps.job import record_trained
 
     started = time.perf_counter()
     outcome = StackOutcome(stack.number, where=trained.where)
-    for run, result in zip(stack.runs, trained.results, strict=True):
-        recorded = record_trained(
-            run.cfg, run.resolved, run.output_dir, run.uri, run.name, result, run.overrides
-        )
-        outcome.losses[run.index] = recorded.val_loss
-        if result.status == "interrupted":
-            outcome.interrupted.append(run.name)
+    with runs_written_together():
+        for run, result in zip(stack.runs, trained.results, strict=True):
+            recorded = record_trained(
+                run.cfg, run.resolved, run.output_dir, run.uri, run.name, result, run.overrides
+            )
+            outcome.losses[run.index] = recorded.val_loss
+            if result.status == "interrupted":
+                outcome.interrupted.append(run.name)
     outcome.seconds = trained.seconds + time.perf_counter() - started
     return outcome
 
