@@ -158,3 +158,22 @@ def test_a_batched_sweep_records_every_job_like_vgx_train(tmp_path, monkeypatch)
     # the jobs' folders are this command's, whichever process recorded them
     assert len(list((tmp_path / "outputs" / "sweeps").glob("*/*/*/artifacts/history.csv"))) == 8
     assert stacked.data.params["depth"] == "3"
+
+
+@pytest.mark.parametrize("store_took_it", [True, False])
+def test_jobs_carry_the_id_the_sweeps_parent_was_made_with(store_took_it, tmp_path):
+    import dataclasses
+
+    from vgx.config import TrackingConfig, TrainConfig
+    from vgx.sweeps.batched import Job, _confirm_parent
+    from vgx.sweeps.parent import choose_parent, forget_parent
+
+    pending = choose_parent(lambda chosen: lambda: chosen if store_took_it else "mlflows")
+    cfg = dataclasses.replace(TrainConfig(), tracking=TrackingConfig(parent_run_id=pending.chosen))
+    jobs = [Job(i, [], None, None, cfg, {}, tmp_path, None, "sqlite://") for i in range(3)]
+    try:
+        _confirm_parent(jobs)
+    finally:
+        forget_parent()
+    expected = pending.chosen if store_took_it else "mlflows"
+    assert [job.cfg.tracking.parent_run_id for job in jobs] == [expected] * 3

@@ -6,13 +6,14 @@ import contextlib
 import math
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from mlflow.entities import Metric
 
 from vgx.store.sql_metrics import SqliteMetricWriter
-from vgx.store.tracking import RunRecorder, mlflow_client, runs_written_together
+from vgx.store.tracking import RunRecorder, mlflow_client, runs_written_together, start_sweep
 
 KEYS = ("loss/train", "grad_norm/layer_1", "weight_change/layer_1")
 
@@ -183,3 +184,25 @@ def test_runs_waiting_to_be_written_together_are_written_when_a_later_one_fails(
         written = _record(uri, tmp_path, "first", whole=True)
         raise RuntimeError("the next run's recording failed")
     assert len(_rows(database, written)["metrics"]) == 9
+
+
+def test_a_sweeps_parent_made_under_a_chosen_id_is_what_mlflows_calls_make(tmp_path, monkeypatch):
+    database = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{database}"
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)
+    by_mlflow = start_sweep(uri, "sweeps", ["depth=2,3", "seed=0"], "init")
+    chosen = uuid.uuid4().hex
+    assert start_sweep(uri, "sweeps", ["depth=2,3", "seed=0"], "init", run_id=chosen) == chosen
+    assert _rows(database, chosen) == _rows(database, by_mlflow)
+    assert _rows(database, chosen)["runs"][0][6] == "RUNNING"
+
+
+def test_a_store_that_cannot_take_the_chosen_id_gives_the_parent_one_of_mlflows(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(SqliteMetricWriter, "for_client", classmethod(lambda cls, client: None))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    chosen = uuid.uuid4().hex
+    made = start_sweep(uri, "sweeps", ["depth=2,3"], run_id=chosen)
+    assert made != chosen
+    assert mlflow_client(uri).get_run(made).data.tags["vgx.kind"] == "sweep"

@@ -93,18 +93,20 @@ class SqliteMetricWriter:
         artifact_location: str,
         name: str,
         start_ms: int,
-        end_ms: int,
+        end_ms: int | None,
         status: str,
         tags: dict[str, str],
         params: dict[str, str],
         metrics: Sequence[tuple[str, float, int, int]],
+        run_id: str | None = None,
     ) -> PreparedRun:
-        """A finished run's rows, ready for `write_runs`; its id and artifact URI are final."""
+        """A run's rows, ready for `write_runs`: a finished run, or one RUNNING without an end
+        (a sweep's parent); its id (new unless given) and artifact URI are final."""
         import uuid
 
         from mlflow.utils.uri import append_to_uri_path
 
-        run_id = uuid.uuid4().hex
+        run_id = run_id or uuid.uuid4().hex
         tags = {**tags, RUN_NAME_TAG: name}
         run_row = {
             "run_uuid": run_id,

@@ -589,12 +589,38 @@ def warm_up() -> None:
     from mlflow.tracking import MlflowClient  # noqa: F401
 
 
-def start_sweep(uri: str, experiment: str, overrides: list[str], study: str | None = None) -> str:
-    """The sweep's parent run, made once before any job starts (jobs making it would race)."""
-    recorder = RunRecorder(uri, experiment)
-    name = f"study {study}" if study else "sweep " + " ".join(overrides)
+def start_sweep(
+    uri: str,
+    experiment: str,
+    overrides: list[str],
+    study: str | None = None,
+    run_id: str | None = None,
+) -> str:
+    """The sweep's parent run, made once before any job starts (jobs making it would race); its
+    id. With `run_id` (chosen by the sweep's process, which composes its jobs meanwhile instead
+    of waiting) it gets that id where the store takes vgx's bulk writes, else one of MLflow's."""
+    name = (f"study {study}" if study else "sweep " + " ".join(overrides))[:250]
     tags = {"vgx.kind": "sweep", **({"vgx.study": study} if study else {})}
-    return recorder.start(name[:250], {"overrides": " ".join(overrides)[:6000]}, tags)
+    params = {"overrides": " ".join(overrides)[:6000]}
+    if run_id is not None:
+        opener = RunRecorder(uri, experiment, whole=True)
+        exp_id = opener._open_store()
+        if opener._sqlite is not None:
+            run = opener._sqlite.prepare_run(
+                exp_id,
+                artifact_location(opener._client, uri, exp_id),
+                name,
+                now_ms(),
+                None,
+                "RUNNING",
+                opener._run_tags(tags, None),
+                params,
+                [],
+                run_id=run_id,
+            )
+            retry_when_locked(opener._sqlite.write_runs, [run])
+            return run_id
+    return RunRecorder(uri, experiment).start(name, params, tags)
 
 
 def finish_sweep(uri: str, run_id: str, status: str, report: Path | None) -> None:

@@ -4,10 +4,11 @@ share a stack, split groups to fit the memory budget, train, and record every jo
 from __future__ import annotations
 
 import copy
+import dataclasses
 import multiprocessing
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,11 +193,17 @@ def launch_batched(
         if workers is not None:
             workers.start()
     jobs = _load_jobs(config, hydra_context, job_overrides, initial_job_idx)
+
+    def parent_made() -> None:
+        """Before anything is recorded: the sweep's parent exists, and every job has its id."""
+        _confirm_parent(jobs)
+
     # MLflow's work goes to the recording process where there is one: this process trains, and
     # never imports MLflow
-    checks = [(job.cfg, job.uri, job.cfg.tracking.parent_run_id) for job in jobs]
     reused_runs = [None] * len(jobs)
-    if any(cfg.resume and parent for cfg, _, parent in checks):
+    if any(job.cfg.resume and job.cfg.tracking.parent_run_id for job in jobs):
+        parent_made()  # a reused run joins the parent
+        checks = [(job.cfg, job.uri, job.cfg.tracking.parent_run_id) for job in jobs]
         reused_runs = call(_reused, checks)
     returns: dict[int, float] = {}
     to_train = []
@@ -211,14 +218,15 @@ def launch_batched(
     spread = _local_worker_count(settings) if settings.executor == "local" else 1
     cfgs = [j.cfg for j in to_train]
     chunks = plan_chunks(cfgs, settings.max_batch, settings.budget_bytes, spread)
-    stacks = [
-        Stack(number, len(chunks), [_stack_run(to_train[i]) for i in chunk])
-        for number, chunk in enumerate(chunks, start=1)
-    ]
-    executor = workers or _executor(settings, len(stacks), sweep_dir)
+    executor = workers or _executor(settings, len(chunks), sweep_dir)
     if executor is None:
-        returns |= _train_here(to_train, chunks)
+        returns |= _train_here(to_train, chunks, parent_made)
     else:
+        parent_made()  # a worker records its stack as soon as it trained
+        stacks = [
+            Stack(number, len(chunks), [_stack_run(to_train[i]) for i in chunk])
+            for number, chunk in enumerate(chunks, start=1)
+        ]
         returns |= _train_elsewhere(executor, stacks)
     out = []
     for job in jobs:
@@ -315,9 +323,12 @@ def _names(stack: Stack, shown: int = 3) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def _train_here(to_train: list[Job], chunks: list[list[int]]) -> dict[int, float]:
+def _train_here(
+    to_train: list[Job], chunks: list[list[int]], parent_made: Callable[[], None]
+) -> dict[int, float]:
     """The stacks trained one after the other in this process; their runs recorded by the
-    recording process and, for larger sweeps, worker processes beside it."""
+    recording process and, for larger sweeps, worker processes beside it (once the sweep's
+    parent is made: `parent_made`, called after the first stack trained)."""
     from vgx.core.loop import train
     from vgx.store.recording import call
     from vgx.sweeps.progress import sweep
@@ -355,6 +366,7 @@ def _train_here(to_train: list[Job], chunks: list[list[int]]) -> dict[int, float
                 f"[batched] stack {number}/{len(chunks)}: {len(members)} runs trained in "
                 f"{time.perf_counter() - started:.1f} s"
             )
+            parent_made()
             recordings = [
                 (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result, job.overrides)
                 for job, result in zip(members, results, strict=True)
@@ -383,6 +395,21 @@ def _train_here(to_train: list[Job], chunks: list[list[int]]) -> dict[int, float
     if interrupted:
         raise Interrupted(f"{len(interrupted)} runs of the stack, recorded as interrupted")
     return returns
+
+
+def _confirm_parent(jobs: list[Job]) -> None:
+    """Wait for the sweep's parent where the sweep chose its id and went on; should the store
+    have given it another id, the jobs get that one."""
+    from vgx.sweeps.parent import pending_parent
+
+    pending = pending_parent()
+    if pending is None:
+        return
+    made = pending.confirmed()
+    for job in jobs:
+        if job.cfg.tracking.parent_run_id == pending.chosen and made != pending.chosen:
+            tracking = dataclasses.replace(job.cfg.tracking, parent_run_id=made)
+            job.cfg = dataclasses.replace(job.cfg, tracking=tracking)
 
 
 def _reused(checks: list[tuple]) -> list:

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vgx.errors import Interrupted
+from vgx.sweeps.parent import choose_parent, forget_parent
 from vgx.sweeps.preflight import Plan
+
+BATCHED = "hydra/launcher=batched"
 
 
 def run_sweep(
@@ -31,8 +34,16 @@ def run_sweep(
     uri = tracking_uri(plan.first.tracking.uri)
     experiment = plan.first.tracking.experiment
     recorder = background()
+    pending = None
     if recorder is None:
         parent = start_sweep(uri, experiment, plan.overrides, study)
+    elif uri.startswith("sqlite:") and BATCHED in args:  # its launcher waits for the parent
+        make = start_sweep  # the name is taken by the progress display's below
+
+        pending = choose_parent(
+            lambda chosen: recorder.call(make, uri, experiment, plan.overrides, study, chosen)
+        )
+        parent = pending.chosen
     else:
         made = recorder.call(start_sweep, uri, experiment, plan.overrides, study)
         import vgx.core.loop  # noqa: F401 - torch, which the jobs need, while the parent run is made
@@ -46,8 +57,11 @@ def run_sweep(
 
     workdir = Path.cwd()  # the report's place: this command's, not the recording process's
 
+    def made() -> str:
+        return parent if pending is None else pending.confirmed()
+
     def end(status: str) -> Path | None:
-        return call(_end, uri, parent, status, study, workdir)
+        return call(_end, uri, made(), status, study, workdir)
 
     from vgx.sweeps.progress import end_sweep, start_sweep
 
@@ -60,7 +74,10 @@ def run_sweep(
         with contextlib.suppress(Exception):  # the error to show is the sweep's own
             end("interrupted" if stopped else "failed")
         raise
+    finally:
+        forget_parent()
     end_sweep()
+    parent = made()
     if reports is not None:
         reports.submit(uri, parent, study, workdir)
         return parent
