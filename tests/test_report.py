@@ -150,3 +150,48 @@ def test_histories_are_read_in_place_from_local_artifact_folders(tmp_path):
     assert _local_folder(str(tmp_path)) == tmp_path
     assert _local_folder("mlflow-artifacts:/1/abc/artifacts") is None
     assert _local_folder("s3://bucket/1/abc/artifacts") is None
+
+
+def test_the_runs_table_read_from_the_stores_tables_is_mlflows_search(tmp_path):
+    import math
+
+    import mlflow
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    from vgx.store.tracking import runs_table
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    vgx, other = client.create_experiment("vgx"), client.create_experiment("other")
+
+    def run(experiment: str, sweeps: str | None, start: int, **extra) -> str:
+        tags = {"status": "finished", **({"sweeps": sweeps} if sweeps else {})}
+        made = client.create_run(experiment, start_time=start, tags=tags)
+        run_id = made.info.run_id
+        metrics = [Metric(k, v, 1000, s) for k, v, s in extra.get("metrics", [])]
+        params = [Param(k, v) for k, v in extra.get("params", {}).items()]
+        client.log_batch(run_id, metrics=metrics, params=params)
+        if extra.get("end"):
+            client.set_terminated(run_id, end_time=start + 10)
+        return run_id
+
+    run(vgx, "p1", 100, metrics=[("loss", 1.0, 0), ("loss", 0.5, 1)], params={"depth": "3"}, end=1)
+    run(vgx, "p1,p2", 200, metrics=[("loss", math.nan, 1), ("acc", math.inf, 0)], end=1)
+    run(vgx, "p2", 200, params={"lr": "0.1"})  # the same start: the run id decides
+    run(vgx, None, 50, metrics=[("acc", 0.25, 3)])
+    gone = run(vgx, "p1", 300, params={"only": "deleted"})  # deleted runs are left out
+    client.log_batch(gone, tags=[RunTag("x", "y")])
+    client.delete_run(gone)
+    run(other, "p1", 400, params={"depth": "9"})
+
+    mlflow.set_tracking_uri(uri)
+    for experiments, sweep in (([vgx], None), ([vgx], "p1"), ([vgx, other], "p1"), ([vgx], "p9")):
+        read = runs_table(uri, experiments, "", sweep)
+        clause = f"tags.sweeps LIKE '%{sweep}%'" if sweep else ""
+        searched = mlflow.search_runs(experiments, clause, output_format="pandas")
+        assert sorted(read.columns) == sorted(searched.columns)
+        pd.testing.assert_frame_equal(
+            read[sorted(read.columns)], searched[sorted(searched.columns)], check_dtype=False
+        )
+        assert (read.dtypes.sort_index() == searched.dtypes.sort_index()).all() or searched.empty

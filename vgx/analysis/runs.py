@@ -58,21 +58,16 @@ def load_runs(
         if parent is None:
             raise UsageError(f"--sweep={sweep}: no such run in {uri}")
         experiment_ids = [parent.info.experiment_id]
-        clauses = [f"tags.sweeps LIKE '%{sweep}%'"]
     elif experiment:
         found = client.get_experiment_by_name(experiment)
         if found is None:
             names = ", ".join(e.name for e in client.search_experiments()) or "none"
             raise UsageError(f"--experiment={experiment!r}: unknown; existing: {names}")
         experiment_ids = [found.experiment_id]
-        clauses = []
     else:
         experiment_ids = [e.experiment_id for e in client.search_experiments()]
-        clauses = []
-    if filter_string:
-        clauses.append(filter_string)
     try:
-        table = runs_table(uri, experiment_ids, " and ".join(clauses))
+        table = runs_table(uri, experiment_ids, filter_string or "", sweep or None)
     except StoreRefused as exc:
         raise UsageError(f"--filter={filter_string!r}: MLflow refused it ({exc})") from None
     if "tags.vgx.kind" in table.columns:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import math
 import os
 import socket
 import tempfile
@@ -677,11 +678,22 @@ class StoreRefused(ValueError):
     """The store refused a query (a filter string MLflow cannot parse); its first line."""
 
 
-def runs_table(uri: str, experiment_ids: list[str], filter_string: str):  # noqa: ANN201
-    """The runs as MLflow's pandas table: a row a run, columns params.*, metrics.*, tags.*."""
+def runs_table(  # noqa: ANN201 - a pandas DataFrame
+    uri: str, experiment_ids: list[str], filter_string: str = "", sweep: str | None = None
+):
+    """The runs as MLflow's pandas table: a row a run, columns params.*, metrics.*, tags.*;
+    a sweep's (`sweep`: its parent's id in their `sweeps` tag) and those `filter_string` keeps.
+    Read straight from an SQL store's tables where no filter string is given: MLflow's search
+    builds an object a value (4 s for the 1,000 runs of a sweep, against 0.3 s)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    store = getattr(getattr(mlflow_client(uri), "_tracking_client", None), "store", None)
+    if not filter_string and _sql_store(store):
+        return _runs_table_sql(store, experiment_ids, sweep)
+    if sweep:
+        clause = f"tags.{SWEEPS_TAG} LIKE '%{sweep}%'"
+        filter_string = f"{clause} and {filter_string}" if filter_string else clause
     mlflow.set_tracking_uri(uri)
     try:
         return mlflow.search_runs(
@@ -689,6 +701,80 @@ def runs_table(uri: str, experiment_ids: list[str], filter_string: str):  # noqa
         )
     except MlflowException as exc:
         raise StoreRefused(str(exc).strip().splitlines()[0]) from None
+
+
+def _sql_store(store) -> bool:  # noqa: ANN001
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    except ImportError:  # pragma: no cover - MLflow without its SQL store
+        return False
+    return isinstance(store, SqlAlchemyStore)
+
+
+def _runs_table_sql(store, experiment_ids: list[str], sweep: str | None):  # noqa: ANN001, ANN202
+    """`runs_table` from MLflow's tables: the active runs of the experiments (of the sweep),
+    newest first, each key's latest value, params and tags as MLflow's search gives them."""
+    import numpy as np
+    import pandas as pd
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam, SqlRun, SqlTag
+    from sqlalchemy import func, select
+
+    chosen = select(SqlRun.run_uuid).where(
+        SqlRun.experiment_id.in_([int(e) for e in experiment_ids]),
+        SqlRun.lifecycle_stage == "active",
+    )
+    if sweep:
+        members = select(SqlTag.run_uuid).where(
+            SqlTag.key == SWEEPS_TAG, func.instr(SqlTag.value, sweep) > 0
+        )
+        chosen = chosen.where(SqlRun.run_uuid.in_(members))
+    with store.engine.connect() as connection:
+        runs = pd.DataFrame(
+            connection.execute(
+                select(
+                    SqlRun.run_uuid,
+                    SqlRun.experiment_id,
+                    SqlRun.status,
+                    SqlRun.artifact_uri,
+                    SqlRun.start_time,
+                    SqlRun.end_time,
+                )
+                .where(SqlRun.run_uuid.in_(chosen))
+                .order_by(SqlRun.start_time.desc(), SqlRun.run_uuid)
+            ).all(),
+            columns=["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"],
+        )
+        values = {}
+        for prefix, model, value in (
+            ("metrics.", SqlLatestMetric, SqlLatestMetric.value),
+            ("params.", SqlParam, SqlParam.value),
+            ("tags.", SqlTag, SqlTag.value),
+        ):
+            columns = [model.run_uuid, model.key, value]
+            if model is SqlLatestMetric:
+                columns.append(SqlLatestMetric.is_nan)
+            rows = connection.execute(select(*columns).where(model.run_uuid.in_(chosen))).all()
+            values[prefix] = rows
+    order = {run_id: i for i, run_id in enumerate(runs["run_id"])}
+    data = {
+        "run_id": list(runs["run_id"]),
+        "experiment_id": [str(e) for e in runs["experiment_id"]],
+        "status": list(runs["status"]),
+        "artifact_uri": list(runs["artifact_uri"]),
+        "start_time": [pd.to_datetime(t, unit="ms", utc=True) for t in runs["start_time"]],
+        "end_time": [pd.to_datetime(t, unit="ms", utc=True) for t in runs["end_time"]],
+    }
+    for prefix, rows in values.items():  # as MLflow's table: a list a column, None (NaN) absent
+        absent = np.nan if prefix == "metrics." else None
+        columns: dict[str, list] = {}
+        for row in rows:
+            column = columns.setdefault(prefix + row[1], [absent] * len(order))
+            value = row[2]
+            if prefix == "metrics.":
+                value = math.nan if row[3] else float(value)
+            column[order[row[0]]] = value
+        data |= dict(sorted(columns.items()))
+    return pd.DataFrame(data)
 
 
 def find_finished(uri: str, experiment: str, hashes: list[str]) -> dict:
