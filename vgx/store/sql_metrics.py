@@ -216,7 +216,7 @@ class SqliteMetricWriter:
 
 @dataclass
 class PreparedRun:
-    """A finished run's rows for MLflow's tables, not yet written."""
+    """A run's rows for MLflow's tables, not yet written."""
 
     run_id: str
     artifact_uri: str

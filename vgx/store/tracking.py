@@ -717,7 +717,7 @@ def _runs_table_sql(store, experiment_ids: list[str], sweep: str | None):  # noq
     import numpy as np
     import pandas as pd
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam, SqlRun, SqlTag
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     chosen = select(SqlRun.run_uuid).where(
         SqlRun.experiment_id.in_([int(e) for e in experiment_ids]),
@@ -725,7 +725,7 @@ def _runs_table_sql(store, experiment_ids: list[str], sweep: str | None):  # noq
     )
     if sweep:
         members = select(SqlTag.run_uuid).where(
-            SqlTag.key == SWEEPS_TAG, func.instr(SqlTag.value, sweep) > 0
+            SqlTag.key == SWEEPS_TAG, SqlTag.value.contains(sweep, autoescape=True)
         )
         chosen = chosen.where(SqlRun.run_uuid.in_(members))
     with store.engine.connect() as connection:
