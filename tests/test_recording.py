@@ -201,3 +201,26 @@ def test_a_batched_sweep_leaves_mlflow_to_the_recording_process(tmp_path):
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     for run in children:
         assert len(client.get_metric_history(run.info.run_id, "loss/train")) == 3
+
+
+def test_a_history_file_is_what_the_csv_module_writes(tmp_path):
+    import csv
+    import math
+
+    import numpy as np
+
+    from vgx.store.history import write_history
+
+    history = [
+        {"loss/train": 0.1, "grad_norm/layer_1": math.nan, "acc/train": 1},
+        {"loss/train": math.inf, "acc/train": np.float32(0.25)},  # a key missing
+        {"loss/train": -1e-300, "grad_norm/layer_1": np.float64(2.0) / 3, "acc/train": 0.0},
+    ]
+    written = write_history(history, tmp_path / "history.csv").read_bytes()
+    with (tmp_path / "by_csv.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", *history[0]])
+        for epoch, row in enumerate(history):
+            writer.writerow([epoch, *(row.get(k, "") for k in history[0])])
+    assert written == (tmp_path / "by_csv.csv").read_bytes()
+    assert write_history([], tmp_path / "empty.csv").read_bytes() == b"epoch\r\n"
