@@ -3,7 +3,8 @@ job as an override (works with any launcher: local, joblib, Ray, SLURM), the rep
 
 The parent run and the report go through the recording process where there is one: it has
 imported MLflow while this process checked the command line, and this one imports torch while
-the parent run is made, so neither waits for the other (README, Performance)."""
+the parent run is made; a batched sweep on an SQLite store does not wait for the parent at all
+until it records a run (vgx/sweeps/parent.py)."""
 
 from __future__ import annotations
 
