@@ -177,3 +177,19 @@ def test_jobs_carry_the_id_the_sweeps_parent_was_made_with(store_took_it, tmp_pa
         forget_parent()
     expected = pending.chosen if store_took_it else "mlflows"
     assert [job.cfg.tracking.parent_run_id for job in jobs] == [expected] * 3
+
+
+@pytest.mark.parametrize("runs", [0, 1, 3, 8, 17, 20, 64, 100, 1000])
+@pytest.mark.parametrize("recorders", [1, 2, 4])
+def test_a_stacks_runs_are_recorded_in_even_groups_every_recorder_gets_two(runs, recorders):
+    from vgx.sweeps.batched import RUNS_A_RECORDING, recording_groups
+
+    groups = recording_groups(runs, recorders)
+    assert [i for start, end in groups for i in range(start, end)] == list(range(runs))
+    sizes = [end - start for start, end in groups]
+    assert all(0 < size <= RUNS_A_RECORDING for size in sizes)
+    assert not sizes or max(sizes) - min(sizes) <= 1
+    if recorders > 1:
+        assert len(groups) >= min(runs, 2 * recorders)
+    else:  # one recorder: no more transactions than the size asks
+        assert len(groups) == -(-runs // RUNS_A_RECORDING)

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 # a stack; a worker process records beside the recording process. Below this many runs the
 # worker's start-up (imports, ~2 s) is not worth it.
 PARALLEL_RECORDING_FROM = 8
-# Trained runs a recording task: written to the store in one transaction (a third faster a run
-# than one each), few enough tasks that the recorders share them.
+# Trained runs a recording task at most: written to the store in one transaction (a third
+# faster a run than one each); a stack gives each recorder at least two tasks, so that they end
+# together (`recording_groups`).
 RUNS_A_RECORDING = 16
 # A lone stack is split across idle workers only when each half has this much training work
 # (forward multiply-adds, ~5 s on a core): below it, starting the workers costs more than it
@@ -335,10 +336,12 @@ def _train_here(
 
     returns: dict[int, float] = {}
     pool = None
+    recorders = 1  # the recording process (or this one), and the pool's workers below
     if len(to_train) >= PARALLEL_RECORDING_FROM:
         spawn = multiprocessing.get_context("spawn")  # no fork after torch has started threads
         # the recording process (or this one, once its stacks are trained) records too
         workers = max(1, (os.cpu_count() or 2) - 1)
+        recorders += workers
         pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=spawn,
@@ -371,9 +374,8 @@ def _train_here(
                 (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result, job.overrides)
                 for job, result in zip(members, results, strict=True)
             ]
-            for start in range(0, len(members), RUNS_A_RECORDING):
-                group = members[start : start + RUNS_A_RECORDING]
-                arguments = recordings[start : start + RUNS_A_RECORDING]
+            for start, end in recording_groups(len(members), recorders):
+                group, arguments = members[start:end], recordings[start:end]
                 if pool is None:
                     returns |= _returned(group, call(_record_group, arguments))
                 else:
@@ -395,6 +397,16 @@ def _train_here(
     if interrupted:
         raise Interrupted(f"{len(interrupted)} runs of the stack, recorded as interrupted")
     return returns
+
+
+def recording_groups(runs: int, recorders: int) -> list[tuple[int, int]]:
+    """(start, end) of each recording task of a stack's runs: at most RUNS_A_RECORDING runs,
+    at least two tasks a recorder where there are runs enough, sizes within one of each other
+    (20 runs in a 16 and a 4 kept one recorder busy four times as long as the other)."""
+    shared = min(runs, 2 * recorders) if recorders > 1 else 1
+    tasks = max(-(-runs // RUNS_A_RECORDING), shared) if runs else 0
+    bounds = [round(i * runs / tasks) for i in range(tasks + 1)] if tasks else [0]
+    return list(zip(bounds, bounds[1:], strict=False))
 
 
 def _confirm_parent(jobs: list[Job]) -> None:
