@@ -40,13 +40,8 @@ class SqliteMetricWriter:
     @classmethod
     def for_client(cls, client) -> SqliteMetricWriter | None:  # noqa: ANN001 - an MlflowClient
         """The writer for this client's store, or None where it is not an SQLite SQL store."""
-        try:
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-            store = client._tracking_client.store
-        except (ImportError, AttributeError):
-            return None
-        if not isinstance(store, SqlAlchemyStore) or store.engine.dialect.name != "sqlite":
+        store = sql_store(client)
+        if store is None or store.engine.dialect.name != "sqlite":
             return None
         unknown = _unrecognised_schema(store)
         if unknown:
@@ -185,12 +180,10 @@ class SqliteMetricWriter:
         newest: dict[str, tuple],
     ) -> None:
         """The rows, and the latest-value table where a key's newest value is newer than what
-        it holds (a run just made holds nothing)."""
+        it holds."""
         from sqlalchemy import select
         from sqlalchemy.dialects.sqlite import insert
 
-        if not rows:  # a run that failed before its first epoch
-            return
         latest = self._latest
         connection.exec_driver_sql(f"PRAGMA cache_size = -{CACHE_KIB}")
         connection.exec_driver_sql(self._insert_values, rows)
@@ -212,6 +205,17 @@ class SqliteMetricWriter:
             )
             newest_rows = [dict(zip(COLUMNS, row, strict=True)) for row in newest.values()]
             connection.execute(upsert, newest_rows)
+
+
+def sql_store(client):  # noqa: ANN001, ANN201 - an MlflowClient; MLflow's SqlAlchemyStore
+    """The client's store where it is MLflow's SQL store (its tables can be read and written
+    directly), else None (a tracking server, a file store)."""
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    except ImportError:  # pragma: no cover - MLflow without its SQL store
+        return None
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    return store if isinstance(store, SqlAlchemyStore) else None
 
 
 @dataclass

@@ -688,8 +688,10 @@ def runs_table(  # noqa: ANN201 - a pandas DataFrame
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    store = getattr(getattr(mlflow_client(uri), "_tracking_client", None), "store", None)
-    if not filter_string and _sql_store(store):
+    from vgx.store.sql_metrics import sql_store
+
+    store = sql_store(mlflow_client(uri))
+    if not filter_string and store is not None:
         return _runs_table_sql(store, experiment_ids, sweep)
     if sweep:
         clause = f"tags.{SWEEPS_TAG} LIKE '%{sweep}%'"
@@ -701,14 +703,6 @@ def runs_table(  # noqa: ANN201 - a pandas DataFrame
         )
     except MlflowException as exc:
         raise StoreRefused(str(exc).strip().splitlines()[0]) from None
-
-
-def _sql_store(store) -> bool:  # noqa: ANN001
-    try:
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-    except ImportError:  # pragma: no cover - MLflow without its SQL store
-        return False
-    return isinstance(store, SqlAlchemyStore)
 
 
 def _runs_table_sql(store, experiment_ids: list[str], sweep: str | None):  # noqa: ANN001, ANN202
@@ -785,12 +779,10 @@ def find_finished(uri: str, experiment: str, hashes: list[str]) -> dict:
     found = client.get_experiment_by_name(experiment)
     if found is None or not hashes:
         return {}
-    store = getattr(getattr(client, "_tracking_client", None), "store", None)
-    try:
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-    except ImportError:  # pragma: no cover - MLflow without its SQL store
-        SqlAlchemyStore = ()  # noqa: N806
-    if isinstance(store, SqlAlchemyStore):
+    from vgx.store.sql_metrics import sql_store
+
+    store = sql_store(client)
+    if store is not None:
         newest = _finished_in_sql(store, found.experiment_id, hashes)
     else:
         newest = {}

@@ -39,10 +39,10 @@ def run_sweep(
     if recorder is None:
         parent = start_sweep(uri, experiment, plan.overrides, study)
     elif uri.startswith("sqlite:") and BATCHED in args:  # its launcher waits for the parent
-        make = start_sweep  # the name is taken by the progress display's below
-
         pending = choose_parent(
-            lambda chosen: recorder.call(make, uri, experiment, plan.overrides, study, chosen)
+            lambda chosen: recorder.call(
+                start_sweep, uri, experiment, plan.overrides, study, chosen
+            )
         )
         parent = pending.chosen
     else:
@@ -64,9 +64,10 @@ def run_sweep(
     def end(status: str) -> Path | None:
         return call(_end, uri, made(), status, study, workdir)
 
-    from vgx.sweeps.progress import end_sweep, start_sweep
+    from vgx.sweeps.progress import end_sweep
+    from vgx.sweeps.progress import start_sweep as start_progress
 
-    start_sweep(plan.jobs_checked, getattr(plan.first, "progress", True))
+    start_progress(plan.jobs_checked, getattr(plan.first, "progress", True))
     try:
         app()
     except BaseException as exc:
