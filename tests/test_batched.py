@@ -3,6 +3,8 @@ tolerance), jobs are grouped by shape, groups over the budget are chunked, all a
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -193,3 +195,31 @@ def test_a_stacks_runs_are_recorded_in_even_groups_every_recorder_gets_two(runs,
         assert len(groups) >= min(runs, 2 * recorders)
     else:  # one recorder: no more transactions than the size asks
         assert len(groups) == -(-runs // RUNS_A_RECORDING)
+
+
+def test_the_groups_of_a_recording_worker_that_died_are_recorded_by_the_sweep(monkeypatch, capsys):
+    """A killed worker (out of memory, by hand) breaks the pool: the groups it held or that
+    still waited are recorded from the trained results the sweep holds, and it says so."""
+    import os
+    import signal
+    from types import SimpleNamespace
+
+    from vgx.store import recording
+    from vgx.sweeps import batched
+
+    monkeypatch.setattr(recording, "_enabled", False)  # the groups recorded in this process
+    pool = batched.recording_pool(1)
+    (worker,) = pool._processes.values()
+    held = [batched.submit_to(pool, time.sleep, 60) for _ in range(2)]
+    os.kill(worker.pid, signal.SIGKILL)
+    recorded: list[list] = []
+    monkeypatch.setattr(batched, "_record_group", lambda group: recorded.append(group) or group)
+    jobs = [SimpleNamespace(index=index) for index in range(3)]
+    pending = [([jobs[0]], held[0], [0.5]), (jobs[1:], held[1], [1.5, 2.5])]
+    try:
+        assert batched._recorded_by_workers(pending) == {0: 0.5, 1: 1.5, 2: 2.5}
+        assert recorded == [[0.5], [1.5, 2.5]]
+        assert batched.submit_to(pool, os.getpid) is None  # later groups go to the sweep too
+    finally:
+        pool.shutdown()
+    assert capsys.readouterr().out.strip() == batched.WORKER_STOPPED

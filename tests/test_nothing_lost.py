@@ -132,6 +132,90 @@ def test_a_signal_to_a_batched_sweep_records_its_stack_as_interrupted(workdir, s
     assert _group(process.pid) == []
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_that_comes_while_the_helpers_start_leaves_them_to_their_work(sig):
+    """A signal to the group may reach a helper process while Python and its imports still
+    start it (a second or more under load): the command's to handle, not the helper's end."""
+    from vgx.store.recording import RecordingProcess
+    from vgx.sweeps.batched import recording_pool, submit_to
+    from vgx.sweeps.workers import LocalWorkers
+
+    recorder = RecordingProcess()
+    os.kill(recorder.process.pid, sig)
+    workers = LocalWorkers(2).start()
+    for worker in workers._workers:
+        os.kill(worker.process.pid, sig)
+    pool = recording_pool(1)
+    (pool_worker,) = pool._processes.values()
+    os.kill(pool_worker.pid, sig)
+    try:
+        assert submit_to(pool, os.getpid).result(timeout=60) == pool_worker.pid
+        assert recorder.call(os.getpid)() == recorder.process.pid
+        for worker in workers._workers:
+            worker.process.join(1)
+            assert worker.process.is_alive()
+    finally:
+        pool.shutdown()
+        workers.close()
+        recorder.close()
+
+
+def test_the_first_helper_of_a_process_starts_with_the_stop_signals_held(tmp_path):
+    """multiprocessing starts its resource tracker with a process's first spawn and then
+    unblocks SIGINT and SIGTERM in the spawning thread: a fresh interpreter shows it."""
+    script = tmp_path / "first_helper.py"
+    script.write_text(
+        """
+import multiprocessing, signal
+from vgx.helper_processes import starting_helpers
+
+def its_mask(connection):
+    connection.send(sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()  # a queue's lock would start the resource tracker first
+    helper = context.Process(target=its_mask, args=(theirs,))
+    with starting_helpers():
+        helper.start()
+    print(ours.recv())
+    helper.join()
+"""
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    from vgx.errors import STOP_SIGNALS
+
+    assert out.stdout.strip() == str(sorted(int(s) for s in STOP_SIGNALS)), out.stderr
+
+
+def _children(pid: int) -> list[int]:
+    """A process's live children, oldest first (pids are not reused within a test)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append((int(fields[19]), int(entry.name)))
+    return [child for _, child in sorted(found)]
+
+
+@pytest.mark.slow
+def test_a_batched_sweep_whose_recording_worker_is_killed_records_every_run(workdir):
+    args = ["train", "-m", "hydra/launcher=batched", "seed=range(0,10)", "epochs=400"]
+    process = _start(workdir, *args)
+    deadline = time.monotonic() + 90
+    while len(_children(process.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the resource tracker, the recording process, then the worker
+    os.kill(_children(process.pid)[-1], signal.SIGKILL)
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, out
+    assert "a recording worker stopped" in out
+    children = [r for r in _runs(workdir) if r.data.tags.get("vgx.kind") != "sweep"]
+    assert sorted(int(c.data.params["seed"]) for c in children) == list(range(10))
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert all(_epochs(workdir, c) == 401 for c in children)
+
+
 @pytest.mark.slow
 def test_after_kill_9_nothing_outlives_a_batched_sweep_and_its_parent_is_closed(workdir):
     args = ["train", "-m", "hydra/launcher=batched", "seed=range(0,16)", "epochs=20000"]

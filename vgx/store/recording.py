@@ -22,7 +22,6 @@ import itertools
 import multiprocessing
 import os
 import queue
-import signal
 import threading
 import time
 import traceback
@@ -30,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from vgx.errors import STOP_SIGNALS
+from vgx.helper_processes import ignore_stop_signals, starting_helpers
 from vgx.results import tracked
 from vgx.store.messages import (
     Call,
@@ -130,7 +129,7 @@ class RecordingProcess:
         self._lock = threading.Lock()
         self._used = False
         self.process = context.Process(target=serve, args=(theirs,), daemon=True, name="vgx-rec")
-        with _ctrl_c_ignored():  # inherited through exec: a terminal's Ctrl-C leaves it running
+        with starting_helpers():  # a terminal's Ctrl-C leaves it running, from its start
             self.process.start()
         theirs.close()
         atexit.register(self.close)
@@ -261,8 +260,7 @@ class BackgroundRecorder:
 
 def serve(connection) -> None:  # noqa: ANN001 - a multiprocessing Connection
     """The recording process: runs open, closed, and failed as the training process says."""
-    for sig in STOP_SIGNALS:  # the trainer decides how its runs end; its exit ends this process
-        signal.signal(sig, signal.SIG_IGN)
+    ignore_stop_signals()  # the trainer decides how its runs end; its exit ends this process
     inbox: queue.Queue = queue.Queue()
 
     def read() -> None:  # drains the pipe while MLflow imports, so the trainer never waits
@@ -348,20 +346,3 @@ def _close_quietly(recorder, status: str = "interrupted") -> None:  # noqa: ANN0
             return
         except Exception:  # noqa: BLE001 - the store may be what failed; no one left to tell
             time.sleep(0.2 * (attempt + 1))
-
-
-class _ctrl_c_ignored:  # noqa: N801 - used as a context manager
-    """A signal to the whole group reaches the recorder too: it leaves the stop to the trainer,
-    which then closes its runs through it; when the trainer is gone, the recorder closes what
-    it was sent and exits. Ignored from the start (inherited through exec), before its own
-    handlers are set."""
-
-    def __enter__(self) -> None:
-        try:
-            self._old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
-        except ValueError:  # not the main thread
-            self._old = {}
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)

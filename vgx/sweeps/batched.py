@@ -10,12 +10,14 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vgx.config import TrainConfig
 from vgx.errors import Interrupted, StacksFailed
+from vgx.helper_processes import starting_helpers
 from vgx.sweeps.signals import stop_on_signal
 from vgx.sweeps.stacks import Stack, StackExecutor, StackOutcome, StackRun
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 # a stack; a worker process records beside the recording process. Below this many runs the
 # worker's start-up (imports, ~2 s) is not worth it.
 PARALLEL_RECORDING_FROM = 8
+WORKER_STOPPED = "[batched] a recording worker stopped: the sweep records its runs itself"
 # Trained runs a recording task at most: written to the store in one transaction (a third
 # faster a run than one each); a stack gives each recorder at least two tasks, so that they end
 # together (`recording_groups`).
@@ -338,18 +341,10 @@ def _train_here(
     pool = None
     recorders = 1  # the recording process (or this one), and the pool's workers below
     if len(to_train) >= PARALLEL_RECORDING_FROM:
-        spawn = multiprocessing.get_context("spawn")  # no fork after torch has started threads
         # the recording process (or this one, once its stacks are trained) records too
         workers = max(1, (os.cpu_count() or 2) - 1)
         recorders += workers
-        pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=spawn,
-            initializer=_start_worker,
-            initargs=(os.getpid(),),
-        )
-        for _ in range(workers):  # they import MLflow and matplotlib while the stack trains
-            pool.submit(_warm_up_worker)
+        pool = recording_pool(workers)
     pending: list[tuple[list[Job], Future, list]] = []  # the jobs, their recording, its arguments
     interrupted: list[str] = []  # runs a signal stopped: recorded as such, then the sweep stops
     try:
@@ -376,18 +371,21 @@ def _train_here(
             ]
             for start, end in recording_groups(len(members), recorders):
                 group, arguments = members[start:end], recordings[start:end]
-                if pool is None:
+                future = submit_to(pool, _record_group, arguments) if pool else None
+                if future is None and pool is not None:  # a worker died: the pool is broken
+                    sweep().write(WORKER_STOPPED)
+                    pool.shutdown(wait=False)
+                    pool = None
+                if future is None:
                     returns |= _returned(group, call(_record_group, arguments))
                 else:
-                    pending.append((group, pool.submit(_record_group, arguments), arguments))
+                    pending.append((group, future, arguments))
             if interrupted:
                 break
         for group, future, arguments in reversed(pending):  # the workers take the front
             if future.cancel():
                 returns |= _returned(group, call(_record_group, arguments))
-        for group, future, _ in pending:
-            if not future.cancelled():
-                returns |= _returned(group, future.result())
+        returns |= _recorded_by_workers(pending)
     except BaseException:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -396,6 +394,55 @@ def _train_here(
         pool.shutdown(wait=False)
     if interrupted:
         raise Interrupted(f"{len(interrupted)} runs of the stack, recorded as interrupted")
+    return returns
+
+
+def recording_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes that record a stack's runs beside the recording process; they import
+    MLflow and matplotlib while the first stack trains."""
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),  # no fork after torch started threads
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
+    )
+    for _ in range(workers):
+        submit_to(pool, _warm_up_worker)
+    return pool
+
+
+def submit_to(pool: ProcessPoolExecutor, function: Callable, *args: object) -> Future | None:
+    """The task's future; None where the pool broke (a worker was killed). The pool starts its
+    workers as tasks come: a signal must not end one while it starts."""
+    with starting_helpers():
+        try:
+            return pool.submit(function, *args)
+        except BrokenProcessPool:
+            return None
+
+
+def _recorded_by_workers(pending: list[tuple[list[Job], Future, list]]) -> dict[int, float]:
+    """The losses of the groups handed to the workers. A worker killed (out of memory, or by
+    hand) breaks the pool: its groups and those still queued are recorded here, from the
+    trained results this process holds. On SQLite a group reaches the store in one transaction,
+    so one cut short wrote nothing; on a tracking server, runs it had opened are closed as
+    interrupted by the next command (their owner is gone)."""
+    from vgx.store.recording import call
+    from vgx.sweeps.progress import sweep
+
+    returns: dict[int, float] = {}
+    left: list[tuple[list[Job], list]] = []
+    for group, future, arguments in pending:
+        if future.cancelled():
+            continue
+        try:
+            returns |= _returned(group, future.result())
+        except BrokenProcessPool:
+            left.append((group, arguments))
+    if left:
+        sweep().write(WORKER_STOPPED)
+    for group, arguments in left:
+        returns |= _returned(group, call(_record_group, arguments))
     return returns
 
 

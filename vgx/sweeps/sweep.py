@@ -112,7 +112,10 @@ class LaterReports:
         self._pending: list[tuple[str, str, object]] = []  # uri, parent, its future
 
     def submit(self, uri: str, parent: str, study: str | None, workdir: Path) -> None:
-        future = self._pool.submit(_end, uri, parent, "finished", study, workdir)
+        from vgx.helper_processes import starting_helpers
+
+        with starting_helpers():  # the pool starts its process with the first task
+            future = self._pool.submit(_end, uri, parent, "finished", study, workdir)
         future.add_done_callback(lambda done: done.exception() or _said(parent, done.result()))
         self._pending.append((uri, parent, future))
 

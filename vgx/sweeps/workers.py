@@ -12,7 +12,6 @@ import contextlib
 import multiprocessing
 import os
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
+from vgx.helper_processes import ignore_stop_signals, starting_helpers
 from vgx.sweeps.stacks import Stack, StackOutcome, TrainedStack, failed_outcome, record_stack
 
 PARENT_CHECK_S = 1.0  # how often a worker looks whether its sweep's process is still there
@@ -195,7 +195,8 @@ class LocalWorkers:
             name="vgx-stack-worker",
             daemon=True,
         )
-        process.start()
+        with starting_helpers():
+            process.start()
         theirs.close()
         return _Worker(process, ours)
 
@@ -270,10 +271,7 @@ def follow_parent(parent: int) -> None:
     """A worker process leaves signals to the sweep's process, which decides how its runs end,
     and exits within a second or two of that process's death (kill -9 included): it would
     otherwise stay, reparented, holding its memory."""
-    from vgx.errors import STOP_SIGNALS
-
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
+    ignore_stop_signals()
 
     def watch() -> None:
         while os.getppid() == parent:
