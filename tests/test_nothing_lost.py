@@ -217,6 +217,26 @@ def test_a_batched_sweep_whose_recording_worker_is_killed_records_every_run(work
 
 
 @pytest.mark.slow
+def test_a_signal_while_a_batched_sweep_records_keeps_every_trained_run(workdir):
+    """Trained runs are measured: a signal that comes while they are recorded lets them be
+    recorded, then the sweep stops."""
+    args = ["train", "-m", "hydra/launcher=batched", "seed=range(0,10)", "epochs=300"]
+    process = _start(workdir, *args, "progress=false")
+    for line in process.stdout:
+        if "runs trained in" in line:  # the recording starts
+            break
+    code, _, out = _stopped_by(process, signal.SIGTERM)
+    assert code == EXIT_INTERRUPTED and "Traceback" not in out
+    runs = _runs(workdir)
+    (parent,) = [r for r in runs if r.data.tags.get("vgx.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("vgx.kind") != "sweep"]
+    assert parent.data.tags["status"] == "interrupted"
+    assert sorted(int(c.data.params["seed"]) for c in children) == list(range(10))
+    assert {(c.info.status, c.data.tags["status"]) for c in children} == {("FINISHED", "finished")}
+    assert all(_epochs(workdir, c) == 301 for c in children)
+
+
+@pytest.mark.slow
 def test_after_kill_9_nothing_outlives_a_batched_sweep_and_its_parent_is_closed(workdir):
     args = ["train", "-m", "hydra/launcher=batched", "seed=range(0,16)", "epochs=20000"]
     process = _start(workdir, *args)

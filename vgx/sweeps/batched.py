@@ -334,67 +334,95 @@ def _train_here(
     recording process and, for larger sweeps, worker processes beside it (once the sweep's
     parent is made: `parent_made`, called after the first stack trained)."""
     from vgx.core.loop import train
-    from vgx.store.recording import call
     from vgx.sweeps.progress import sweep
 
-    returns: dict[int, float] = {}
-    pool = None
-    recorders = 1  # the recording process (or this one), and the pool's workers below
-    if len(to_train) >= PARALLEL_RECORDING_FROM:
-        # the recording process (or this one, once its stacks are trained) records too
-        workers = max(1, (os.cpu_count() or 2) - 1)
-        recorders += workers
-        pool = recording_pool(workers)
-    pending: list[tuple[list[Job], Future, list]] = []  # the jobs, their recording, its arguments
+    recording = _Recording(parallel=len(to_train) >= PARALLEL_RECORDING_FROM)
     interrupted: list[str] = []  # runs a signal stopped: recorded as such, then the sweep stops
-    try:
-        for number, chunk in enumerate(chunks, start=1):
-            members = [to_train[i] for i in chunk]
-            started = time.perf_counter()
-            sweep().stack(number, len(chunks), len(members))
-            with stop_on_signal() as stop:  # a signal ends the stack's epoch, a second at once
+    # A signal ends the stack's epoch; one that comes while trained runs are recorded lets them
+    # be recorded (it used to lose them) and the sweep stops after. A second stops at once.
+    with stop_on_signal() as stop:
+        try:
+            for number, chunk in enumerate(chunks, start=1):
+                if stop.is_set():
+                    break
+                members = [to_train[i] for i in chunk]
+                started = time.perf_counter()
+                sweep().stack(number, len(chunks), len(members))
                 results = train([j.cfg for j in members], should_stop=stop.is_set)
-            interrupted += [
-                job.name or str(job.index)
-                for job, result in zip(members, results, strict=True)
-                if result.status == "interrupted"
-            ]
-            sweep().done(len(members))
-            sweep().write(
-                f"[batched] stack {number}/{len(chunks)}: {len(members)} runs trained in "
-                f"{time.perf_counter() - started:.1f} s"
-            )
-            parent_made()
-            recordings = [
-                (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result, job.overrides)
-                for job, result in zip(members, results, strict=True)
-            ]
-            for start, end in recording_groups(len(members), recorders):
-                group, arguments = members[start:end], recordings[start:end]
-                future = submit_to(pool, _record_group, arguments) if pool else None
-                if future is None and pool is not None:  # a worker died: the pool is broken
-                    sweep().write(WORKER_STOPPED)
-                    pool.shutdown(wait=False)
-                    pool = None
-                if future is None:
-                    returns |= _returned(group, call(_record_group, arguments))
-                else:
-                    pending.append((group, future, arguments))
-            if interrupted:
-                break
-        for group, future, arguments in reversed(pending):  # the workers take the front
-            if future.cancel():
-                returns |= _returned(group, call(_record_group, arguments))
-        returns |= _recorded_by_workers(pending)
-    except BaseException:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        raise
-    if pool is not None:  # every run is recorded: the workers' exit (~1 s) overlaps the report
-        pool.shutdown(wait=False)
+                interrupted += [
+                    job.name or str(job.index)
+                    for job, result in zip(members, results, strict=True)
+                    if result.status == "interrupted"
+                ]
+                sweep().done(len(members))
+                sweep().write(
+                    f"[batched] stack {number}/{len(chunks)}: {len(members)} runs trained in "
+                    f"{time.perf_counter() - started:.1f} s"
+                )
+                parent_made()
+                recording.hand_out(members, results)
+            returns = recording.wait()
+        except BaseException:
+            recording.abandon()
+            raise
     if interrupted:
         raise Interrupted(f"{len(interrupted)} runs of the stack, recorded as interrupted")
+    if stop.is_set():
+        raise Interrupted(f"stopped with {len(returns)} of {len(to_train)} runs recorded")
     return returns
+
+
+class _Recording:
+    """Where a stack's trained runs are recorded: the recording process (or this one) and, with
+    `parallel`, a pool of worker processes beside it, in even groups (`recording_groups`)."""
+
+    def __init__(self, parallel: bool) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        self.recorders = 1  # the recording process (or this one), and the pool's workers
+        if parallel:
+            workers = max(1, (os.cpu_count() or 2) - 1)
+            self.recorders += workers
+            self.pool = recording_pool(workers)
+        self.returns: dict[int, float] = {}  # job index: validation loss
+        self.pending: list[tuple[list[Job], Future, list]] = []  # jobs, recording, arguments
+
+    def hand_out(self, members: list[Job], results: list) -> None:
+        """A stack's runs: groups to the workers, or recorded now where there is no pool."""
+        from vgx.store.recording import call
+        from vgx.sweeps.progress import sweep
+
+        recordings = [
+            (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result, job.overrides)
+            for job, result in zip(members, results, strict=True)
+        ]
+        for start, end in recording_groups(len(members), self.recorders):
+            group, arguments = members[start:end], recordings[start:end]
+            future = submit_to(self.pool, _record_group, arguments) if self.pool else None
+            if future is None and self.pool is not None:  # a worker died: the pool is broken
+                sweep().write(WORKER_STOPPED)
+                self.pool.shutdown(wait=False)
+                self.pool = None
+            if future is None:
+                self.returns |= _returned(group, call(_record_group, arguments))
+            else:
+                self.pending.append((group, future, arguments))
+
+    def wait(self) -> dict[int, float]:
+        """Every run handed out recorded: the groups no worker has taken yet are recorded by the
+        recording process meanwhile. The workers' exit (~1 s) overlaps the report."""
+        from vgx.store.recording import call
+
+        for group, future, arguments in reversed(self.pending):  # the workers take the front
+            if future.cancel():
+                self.returns |= _returned(group, call(_record_group, arguments))
+        self.returns |= _recorded_by_workers(self.pending)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+        return self.returns
+
+    def abandon(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
 
 
 def recording_pool(workers: int) -> ProcessPoolExecutor:
