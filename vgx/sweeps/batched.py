@@ -339,7 +339,7 @@ def _train_here(
     recording = _Recording(parallel=len(to_train) >= PARALLEL_RECORDING_FROM)
     interrupted: list[str] = []  # runs a signal stopped: recorded as such, then the sweep stops
     # A signal ends the stack's epoch; one that comes while trained runs are recorded lets them
-    # be recorded (it used to lose them) and the sweep stops after. A second stops at once.
+    # be recorded, and the sweep stops after. A second stops at once.
     with stop_on_signal() as stop:
         try:
             for number, chunk in enumerate(chunks, start=1):
