@@ -200,6 +200,7 @@ def test_a_stacks_runs_are_recorded_in_even_groups_every_recorder_gets_two(runs,
 def test_the_groups_of_a_recording_worker_that_died_are_recorded_by_the_sweep(monkeypatch, capsys):
     """A killed worker (out of memory, by hand) breaks the pool: the groups it held or that
     still waited are recorded from the trained results the sweep holds, and it says so."""
+    import concurrent.futures
     import os
     import signal
     from types import SimpleNamespace
@@ -208,16 +209,20 @@ def test_the_groups_of_a_recording_worker_that_died_are_recorded_by_the_sweep(mo
     from vgx.sweeps import batched
 
     monkeypatch.setattr(recording, "_enabled", False)  # the groups recorded in this process
-    pool = batched.recording_pool(1)
+    recording_here = batched._Recording(workers=1)
+    pool = recording_here.pool
     (worker,) = pool._processes.values()
     held = [batched.submit_to(pool, time.sleep, 60) for _ in range(2)]
     os.kill(worker.pid, signal.SIGKILL)
+    concurrent.futures.wait(held, timeout=60)  # broken, not cancellable: the worker held them
     recorded: list[list] = []
     monkeypatch.setattr(batched, "_record_group", lambda group: recorded.append(group) or group)
     jobs = [SimpleNamespace(index=index) for index in range(3)]
     pending = [([jobs[0]], held[0], [0.5]), (jobs[1:], held[1], [1.5, 2.5])]
     try:
-        assert batched._recorded_by_workers(pending) == {0: 0.5, 1: 1.5, 2: 2.5}
+        recording_here.pending = pending
+        assert recording_here.wait() == {0: 0.5, 1: 1.5, 2: 2.5}
+        assert recording_here.pool is None
         assert recorded == [[0.5], [1.5, 2.5]]
         assert batched.submit_to(pool, os.getpid) is None  # later groups go to the sweep too
     finally:

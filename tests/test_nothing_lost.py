@@ -41,20 +41,25 @@ def _epochs(workdir: Path, run) -> int:  # noqa: ANN001
     return len(client.get_metric_history(run.info.run_id, "loss/train"))
 
 
-def _group(pgid: int) -> list[int]:
-    """The live processes of a process group (zombies excluded)."""
-    alive = []
+def _live_processes() -> list[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/PID/stat after the command's name) of every live process:
+    state, parent, group, ..., start time at index 19; zombies excluded."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
         except OSError:
             continue
-        fields = stat.rpartition(")")[2].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            alive.append(int(entry.name))
-    return alive
+        if fields[0] != "Z":
+            found.append((int(entry.name), fields))
+    return found
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of a process group."""
+    return [pid for pid, fields in _live_processes() if int(fields[2]) == pgid]
 
 
 def _start(workdir: Path, *args: str) -> subprocess.Popen:
@@ -190,12 +195,7 @@ if __name__ == "__main__":
 
 def _children(pid: int) -> list[int]:
     """A process's live children, oldest first (pids are not reused within a test)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append((int(fields[19]), int(entry.name)))
+    found = [(int(f[19]), child) for child, f in _live_processes() if int(f[1]) == pid]
     return [child for _, child in sorted(found)]
 
 

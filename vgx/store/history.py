@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+LINE_END = "\r\n"  # the csv module's
+
 
 def write_history(history: list[dict[str, float]], path: Path) -> Path:
     """The rows as the csv module writes them (keys are metric names, never quoted), a line at a
@@ -15,9 +17,6 @@ def write_history(history: list[dict[str, float]], path: Path) -> Path:
             get = row.get
             f.write(",".join([str(epoch), *(str(get(k, "")) for k in keys)]) + LINE_END)
     return path
-
-
-LINE_END = "\r\n"  # the csv module's
 
 
 def config_yaml(resolved: dict) -> str:

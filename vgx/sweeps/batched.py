@@ -336,7 +336,9 @@ def _train_here(
     from vgx.core.loop import train
     from vgx.sweeps.progress import sweep
 
-    recording = _Recording(parallel=len(to_train) >= PARALLEL_RECORDING_FROM)
+    # the recording process (or this one, once its stacks are trained) records too
+    workers = max(1, (os.cpu_count() or 2) - 1) if len(to_train) >= PARALLEL_RECORDING_FROM else 0
+    recording = _Recording(workers)
     interrupted: list[str] = []  # runs a signal stopped: recorded as such, then the sweep stops
     # A signal ends the stack's epoch; one that comes while trained runs are recorded lets them
     # be recorded, and the sweep stops after. A second stops at once.
@@ -373,23 +375,23 @@ def _train_here(
 
 
 class _Recording:
-    """Where a stack's trained runs are recorded: the recording process (or this one) and, with
-    `parallel`, a pool of worker processes beside it, in even groups (`recording_groups`)."""
+    """Where a stack's trained runs are recorded: the recording process (or this one) and
+    `workers` processes of a pool beside it, in even groups (`recording_groups`). A worker
+    killed (out of memory, or by hand) breaks the pool: the groups it held and those still
+    queued are recorded by the sweep, from the trained results this process holds. On SQLite a
+    group reaches the store in one transaction, so one cut short wrote nothing; on a tracking
+    server, runs it had opened are closed as interrupted by the next command (their owner is
+    gone)."""
 
-    def __init__(self, parallel: bool) -> None:
-        self.pool: ProcessPoolExecutor | None = None
-        self.recorders = 1  # the recording process (or this one), and the pool's workers
-        if parallel:
-            workers = max(1, (os.cpu_count() or 2) - 1)
-            self.recorders += workers
-            self.pool = recording_pool(workers)
+    def __init__(self, workers: int) -> None:
+        self.pool = recording_pool(workers) if workers else None
+        self.recorders = 1 + workers  # the recording process (or this one), and the pool's
         self.returns: dict[int, float] = {}  # job index: validation loss
         self.pending: list[tuple[list[Job], Future, list]] = []  # jobs, recording, arguments
 
     def hand_out(self, members: list[Job], results: list) -> None:
         """A stack's runs: groups to the workers, or recorded now where there is no pool."""
         from vgx.store.recording import call
-        from vgx.sweeps.progress import sweep
 
         recordings = [
             (job.cfg, job.resolved, job.output_dir, job.uri, job.name, result, job.overrides)
@@ -398,10 +400,8 @@ class _Recording:
         for start, end in recording_groups(len(members), self.recorders):
             group, arguments = members[start:end], recordings[start:end]
             future = submit_to(self.pool, _record_group, arguments) if self.pool else None
-            if future is None and self.pool is not None:  # a worker died: the pool is broken
-                sweep().write(WORKER_STOPPED)
-                self.pool.shutdown(wait=False)
-                self.pool = None
+            if future is None and self.pool is not None:
+                self._lose_pool()
             if future is None:
                 self.returns |= _returned(group, call(_record_group, arguments))
             else:
@@ -415,7 +415,18 @@ class _Recording:
         for group, future, arguments in reversed(self.pending):  # the workers take the front
             if future.cancel():
                 self.returns |= _returned(group, call(_record_group, arguments))
-        self.returns |= _recorded_by_workers(self.pending)
+        left: list[tuple[list[Job], list]] = []
+        for group, future, arguments in self.pending:
+            if future.cancelled():
+                continue
+            try:
+                self.returns |= _returned(group, future.result())
+            except BrokenProcessPool:
+                left.append((group, arguments))
+        if left and self.pool is not None:
+            self._lose_pool()
+        for group, arguments in left:
+            self.returns |= _returned(group, call(_record_group, arguments))
         if self.pool is not None:
             self.pool.shutdown(wait=False)
         return self.returns
@@ -423,6 +434,14 @@ class _Recording:
     def abandon(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+
+    def _lose_pool(self) -> None:
+        """A worker died: the pool is broken, and the sweep records the rest itself."""
+        from vgx.sweeps.progress import sweep
+
+        sweep().write(WORKER_STOPPED)
+        self.pool.shutdown(wait=False)
+        self.pool = None
 
 
 def recording_pool(workers: int) -> ProcessPoolExecutor:
@@ -447,31 +466,6 @@ def submit_to(pool: ProcessPoolExecutor, function: Callable, *args: object) -> F
             return pool.submit(function, *args)
         except BrokenProcessPool:
             return None
-
-
-def _recorded_by_workers(pending: list[tuple[list[Job], Future, list]]) -> dict[int, float]:
-    """The losses of the groups handed to the workers. A worker killed (out of memory, or by
-    hand) breaks the pool: its groups and those still queued are recorded here, from the
-    trained results this process holds. On SQLite a group reaches the store in one transaction,
-    so one cut short wrote nothing; on a tracking server, runs it had opened are closed as
-    interrupted by the next command (their owner is gone)."""
-    from vgx.store.recording import call
-    from vgx.sweeps.progress import sweep
-
-    returns: dict[int, float] = {}
-    left: list[tuple[list[Job], list]] = []
-    for group, future, arguments in pending:
-        if future.cancelled():
-            continue
-        try:
-            returns |= _returned(group, future.result())
-        except BrokenProcessPool:
-            left.append((group, arguments))
-    if left:
-        sweep().write(WORKER_STOPPED)
-    for group, arguments in left:
-        returns |= _returned(group, call(_record_group, arguments))
-    return returns
 
 
 def recording_groups(runs: int, recorders: int) -> list[tuple[int, int]]:
