@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -125,3 +126,41 @@ def test_an_interpolation_of_hydras_config_resolves_per_job(loader, tmp_path) ->
     loaded = _loaded(loader, tmp_path, jobs)
     assert [job.resolved["tracking"]["experiment"] for job in loaded] == ["job0", "job1", "job2"]
     assert [job.cfg.tracking.experiment for job in loaded] == ["job0", "job1", "job2"]
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        [],  # Hydra's default: the sweep's folder of ${now:…}, the job's number below it
+        ["hydra.sweep.subdir=${hydra.job.override_dirname}"],
+        ["hydra.sweep.dir=DIR/${hydra.job.override_dirname}", "hydra.sweep.subdir=x"],
+    ],
+)
+def test_each_job_gets_the_folder_hydra_resolves(loader, tmp_path, folder) -> None:  # noqa: ANN001
+    from types import SimpleNamespace
+
+    from vgx.sweeps.batched import _load_jobs
+
+    folder = [line.replace("DIR", str(tmp_path)) for line in folder]
+    master = loader.load_configuration(
+        "config", overrides=[f"hydra.sweep.dir={tmp_path}", *folder], run_mode=RunMode.MULTIRUN
+    )
+    jobs = [[*folder, f"seed={seed}"] for seed in (4, 5)]
+    context = SimpleNamespace(config_loader=SweepComposer(loader))
+    loaded = _load_jobs(master, context, jobs, 0)
+    for job in loaded:
+        sweep = job.hydra_cfg.hydra.sweep
+        assert job.output_dir == (Path(str(sweep.dir)) / str(sweep.subdir)).absolute()
+    assert loaded[0].output_dir != loaded[1].output_dir
+
+
+def test_values_every_job_carries_are_applied_once_per_base(loader) -> None:  # noqa: ANN001
+    master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+    composer = SweepComposer(loader)
+    handed = ["tracking.parent_run_id=abc", "tracking.sweep_keys=[seed]"]
+    for seed in range(3):
+        job = [f"seed={seed}", *handed]
+        ours = composer.load_sweep_config(master, job)
+        assert _plain(ours) == _plain(loader.load_sweep_config(master, job))
+        assert _plain(composer.task_config(job)) == _plain(compose("config", overrides=job))
+    assert list(composer._bases) == [tuple(handed)]

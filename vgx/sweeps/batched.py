@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import multiprocessing
 import os
 import time
@@ -107,50 +108,77 @@ def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> li
     from omegaconf import OmegaConf, open_dict
 
     from vgx.store.tracking import tracking_uri
+    from vgx.sweeps.composition import SweepComposer, return_to_collection, task_part
     from vgx.sweeps.identity import sweep_run_name
 
+    loader = hydra_context.config_loader
     jobs = []
     handed_out: set[int] = set()
-    for i, overrides in enumerate(job_overrides):
-        index = initial_job_idx + i
-        sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-        if id(sweep_config) in handed_out:  # a repeated job: the composer's cache gave it twice
-            sweep_config = copy.deepcopy(sweep_config)
-            OmegaConf.set_readonly(sweep_config.hydra, None)  # set_config below froze the first
-        handed_out.add(id(sweep_config))
-        with open_dict(sweep_config):
-            sweep_config.hydra.job.id = f"batched_{index}"
-            sweep_config.hydra.job.num = index
-        task_cfg = _without_hydra(sweep_config)
-        if i == len(job_overrides) - 1 or _refers_to_hydra(task_cfg):
-            # Hydra's own config as each job sees it; a copy of its large node for every job
-            # was half of loading 64 jobs, so only where `${hydra:…}` needs it, and at the end
-            HydraConfig.instance().set_config(sweep_config)
-        output_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
-        output_dir = output_dir.absolute()  # recorded by other processes, whose folder may differ
-        cfg = OmegaConf.to_object(task_cfg)
-        resolved = OmegaConf.to_container(task_cfg, resolve=True)
-        name = sweep_run_name(cfg.tracking.sweep_keys, list(overrides))
-        uri = tracking_uri(cfg.tracking.uri)
-        jobs.append(
-            Job(
-                index, list(overrides), sweep_config, task_cfg, cfg, resolved, output_dir, name, uri
+    folders: dict[str, Path] = {}
+    collecting = gc.isenabled()
+    gc.disable()  # jobs' configs, which live on: see composition.set_aside_from_collection
+    try:
+        for i, overrides in enumerate(job_overrides):
+            index = initial_job_idx + i
+            sweep_config = loader.load_sweep_config(config, list(overrides))
+            if id(sweep_config) in handed_out:  # a repeated job: the composer gave it twice
+                sweep_config = copy.deepcopy(sweep_config)
+                OmegaConf.set_readonly(sweep_config.hydra, None)  # set_config froze the first
+            handed_out.add(id(sweep_config))
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.id = f"batched_{index}"
+                sweep_config.hydra.job.num = index
+            task_cfg = None
+            if isinstance(loader, SweepComposer):
+                task_cfg = loader.task_config(overrides)
+            if task_cfg is None:
+                task_cfg = task_part(sweep_config)
+            if i == len(job_overrides) - 1 or _refers_to_hydra(task_cfg):
+                # Hydra's own config as each job sees it; a copy of its large node for every
+                # job was half of loading 64 jobs, so only where `${hydra:…}` needs it, and at
+                # the end
+                HydraConfig.instance().set_config(sweep_config)
+            output_dir = _job_folder(sweep_config, folders)
+            cfg = OmegaConf.to_object(task_cfg)
+            resolved = OmegaConf.to_container(task_cfg, resolve=True)
+            name = sweep_run_name(cfg.tracking.sweep_keys, list(overrides))
+            uri = tracking_uri(cfg.tracking.uri)
+            jobs.append(
+                Job(
+                    index,
+                    list(overrides),
+                    sweep_config,
+                    task_cfg,
+                    cfg,
+                    resolved,
+                    output_dir,
+                    name,
+                    uri,
+                )
             )
-        )
+    finally:
+        return_to_collection()
+        if collecting:
+            gc.enable()
     return jobs
 
 
-def _without_hydra(config):  # noqa: ANN001, ANN202 - a DictConfig
-    """The job's config as a task function receives it: Hydra deep-copies the whole config, then
-    drops `hydra`; copying all but that large node is a fifth of the time."""
-    from omegaconf import OmegaConf, open_dict, read_write
+def _job_folder(sweep_config, folders: dict[str, Path]) -> Path:  # noqa: ANN001 - a DictConfig
+    """hydra.sweep.dir / hydra.sweep.subdir of a job, absolute: other processes record it, and
+    their working folder may differ. OmegaConf parses an interpolation on every read (~3 ms a
+    job for these two): a folder made of `${now:…}` alone (the same for every job: the resolver
+    keeps its value) is resolved once, and the default subdir is the job's number."""
+    import re
 
-    placeholder = OmegaConf.create({})  # deepcopy takes what its memo holds, and it is dropped
-    skipped = {id(config._get_node("hydra")): placeholder}
-    task_cfg = copy.deepcopy(config, memo=skipped)
-    with read_write(task_cfg), open_dict(task_cfg):
-        del task_cfg["hydra"]
-    return task_cfg
+    sweep = sweep_config.hydra.sweep
+    written = str(sweep._get_node("dir")._value())
+    per_job = "${" in re.sub(r"\$\{now:[^}]*\}", "", written)  # e.g. ${hydra.job.name}
+    if per_job or written not in folders:
+        folders[written] = Path(str(sweep.dir)).absolute()
+    subdir = sweep._get_node("subdir")._value()
+    if subdir == "${hydra.job.num}":
+        return folders[written] / str(sweep_config.hydra.job.num)
+    return folders[written] / str(sweep.subdir)
 
 
 def _refers_to_hydra(task_cfg) -> bool:  # noqa: ANN001 - a DictConfig

@@ -72,7 +72,7 @@ class _JobComposer:
             job, self.groups, self.bases, lambda lines: compose(self.config_name, overrides=lines)
         )
         if derived is not None:
-            return derived[0]
+            return derived.config
         return compose(config_name=self.config_name, overrides=job)
 
 
