@@ -204,6 +204,21 @@ def mlflow_client(uri: str):
 
 _opened_stores: set[str] = set()
 
+
+def _store_connection(uri: str) -> tuple[Any, Any]:
+    """(an MlflowClient, its SQLite writer or None) for a store, made once a process: a sweep's
+    recording worker records hundreds of runs, and making both for each run cost ~5 ms of its
+    ~100 (the writer reads the store's table layout)."""
+    from vgx.store.sql_metrics import SqliteMetricWriter
+
+    if uri not in _connections:
+        client = mlflow_client(uri)
+        _connections[uri] = (client, SqliteMetricWriter.for_client(client))
+    return _connections[uri]
+
+
+_connections: dict[str, tuple[Any, Any]] = {}
+
 # Alembic alters an SQLite table by copying it into `_alembic_tmp_<table>`; a creator that dies
 # between the copy and the rename leaves that table behind, and every later migration fails on
 # it. One still there after this long belongs to no live migration (a new store's take
@@ -354,7 +369,7 @@ class RunRecorder:
     def _open_store(self) -> str:
         """Connect, close what dead processes left running (once), and the experiment's id
         (asked once a process: a sweep's thousand children share it)."""
-        self._connect(mlflow_client(self.uri))
+        self._client, self._sqlite = _store_connection(self.uri)
         reconcile_once(self._client, self.uri)
         key = (self.uri, self.experiment)
         if key not in _experiment_ids:
