@@ -152,6 +152,31 @@ def test_histories_are_read_in_place_from_local_artifact_folders(tmp_path):
     assert _local_folder("s3://bucket/1/abc/artifacts") is None
 
 
+def test_histories_read_together_equal_each_read_alone(tmp_path):
+    from vgx.analysis.runs import _histories, _history
+    from vgx.store.history import write_history
+
+    mlp = [{"loss/train": 1.0 / (e + 1), "grad_norm/layer_1": e * 0.5} for e in range(4)]
+    mlp[2]["grad_norm/layer_1"] = float("nan")  # an empty field
+    rnn = [{"loss/train": 2.0, "grad_norm/step_1": 3}, {"loss/train": 1.5, "grad_norm/step_1": 4}]
+    runs = []
+    for i, history in enumerate([mlp, rnn, mlp[:1], mlp, rnn]):
+        folder = tmp_path / f"run{i}"
+        folder.mkdir()
+        write_history(history, folder / "history.csv")
+        runs.append((f"run{i}", folder.as_uri()))
+    edited = tmp_path / "run3" / "history.csv"  # a blank line: no longer a row a line
+    edited.write_text(edited.read_text().replace("\r\n", "\r\n\r\n", 1))
+    (tmp_path / "empty").mkdir()
+    runs.append(("empty", (tmp_path / "empty").as_uri()))  # failed before its first epoch
+    together = _histories(None, runs)
+    assert list(together) == [run_id for run_id, _ in runs]
+    for run_id, uri in runs:
+        pd.testing.assert_frame_equal(together[run_id], _history(None, run_id, uri))
+    assert together["run1"]["grad_norm/step_1"].tolist() == [3, 4]
+    assert together["empty"].empty and len(together["run3"]) == 4
+
+
 def test_the_runs_table_read_from_the_stores_tables_is_mlflows_search(tmp_path):
     import math
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -77,10 +78,7 @@ def load_runs(
         extra = f" with filter {filter_string!r}" if filter_string else ""
         raise UsageError(f"no runs found in {what}{extra}")
     table = table.reset_index(drop=True)
-    histories = {
-        run_id: _history(client, run_id, artifact_uri)
-        for run_id, artifact_uri in zip(table["run_id"], table["artifact_uri"], strict=True)
-    }
+    histories = _histories(client, list(zip(table["run_id"], table["artifact_uri"], strict=True)))
     return Runs(table, histories, varied_keys(table))
 
 
@@ -111,6 +109,38 @@ def _history(client, run_id: str, artifact_uri: str) -> pd.DataFrame:  # noqa: A
         except Exception:  # a run without the artifact (failed early): no curves for it
             return pd.DataFrame()
         return pd.read_csv(path)
+
+
+def _histories(client, runs: list[tuple[str, str]]) -> dict[str, pd.DataFrame]:  # noqa: ANN001
+    """`_history` of each (run id, artifact URI). The local files with the same columns are
+    parsed in one go: a `read_csv` call costs ~4 ms however short its file, 4 s of a
+    1,000-run sweep's report; one call over all their rows takes half of that. (A column's
+    type is then that of all its files: integers beside decimals read as decimals.)"""
+    histories: dict[str, pd.DataFrame] = {}
+    same_columns: dict[str, list[tuple[str, str, str]]] = {}  # header -> (run, URI, rows)
+    for run_id, artifact_uri in runs:
+        local = _local_folder(artifact_uri)
+        path = local / "history.csv" if local is not None else None
+        text = path.read_text() if path is not None and path.is_file() else ""
+        header, _, rows = text.partition("\n")
+        if rows.endswith("\n"):  # as vgx writes it: a row a line
+            same_columns.setdefault(header, []).append((run_id, artifact_uri, rows))
+        else:
+            histories[run_id] = _history(client, run_id, artifact_uri)
+    for header, files in same_columns.items():
+        counts = [rows.count("\n") for _, _, rows in files]
+        together = pd.read_csv(io.StringIO(header + "\n" + "".join(f[2] for f in files)))
+        if len(together) != sum(counts):  # a blank line somewhere: each file on its own
+            for run_id, artifact_uri, _ in files:
+                histories[run_id] = _history(client, run_id, artifact_uri)
+            continue
+        start = 0
+        for (run_id, _, _), count in zip(files, counts, strict=True):
+            history = together.iloc[start : start + count]  # a view: not copied unless changed
+            history.index = pd.RangeIndex(count)
+            histories[run_id] = history
+            start += count
+    return {run_id: histories[run_id] for run_id, _ in runs}
 
 
 def _local_folder(artifact_uri: str) -> Path | None:
