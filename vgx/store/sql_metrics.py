@@ -339,7 +339,7 @@ def _sanitized(value: float) -> tuple[bool, float]:
     NaN as 0 flagged, ±inf as the largest finite double."""
     if value != value:
         return True, 0
-    if value in (math.inf, -math.inf):
+    if value in INFINITIES:
         return False, math.copysign(MAX_DOUBLE, value)
     return False, value
 

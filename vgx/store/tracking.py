@@ -369,7 +369,7 @@ class RunRecorder:
     def _open_store(self) -> str:
         """Connect, close what dead processes left running (once), and the experiment's id
         (asked once a process: a sweep's thousand children share it)."""
-        self._client, self._sqlite = _store_connection(self.uri)
+        self._connect()
         reconcile_once(self._client, self.uri)
         key = (self.uri, self.experiment)
         if key not in _experiment_ids:
@@ -384,11 +384,8 @@ class RunRecorder:
             all_tags[SWEEPS_TAG] = parent
         return all_tags
 
-    def _connect(self, client) -> None:  # noqa: ANN001 - an MlflowClient
-        from vgx.store.sql_metrics import SqliteMetricWriter
-
-        self._client = client
-        self._sqlite = SqliteMetricWriter.for_client(client)
+    def _connect(self) -> None:
+        self._client, self._sqlite = _store_connection(self.uri)
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         now = now_ms()
@@ -644,7 +641,7 @@ def finish_sweep(uri: str, run_id: str, status: str, report: Path | None) -> Non
     if report is not None:
         log_folder(uri, run_id, report)
     recorder = RunRecorder(uri, "")
-    recorder._connect(mlflow_client(uri))
+    recorder._connect()
     recorder.run_id = run_id
     recorder.finish(status, {}, None)
 
