@@ -157,7 +157,8 @@ def test_histories_read_together_equal_each_read_alone(tmp_path):
     from vgx.store.history import write_history
 
     mlp = [{"loss/train": 1.0 / (e + 1), "grad_norm/layer_1": e * 0.5} for e in range(4)]
-    mlp[2]["grad_norm/layer_1"] = float("nan")  # an empty field
+    mlp[1]["grad_norm/layer_1"] = float("nan")
+    del mlp[2]["grad_norm/layer_1"]  # an empty field
     rnn = [{"loss/train": 2.0, "grad_norm/step_1": 3}, {"loss/train": 1.5, "grad_norm/step_1": 4}]
     runs = []
     for i, history in enumerate([mlp, rnn, mlp[:1], mlp, rnn]):
