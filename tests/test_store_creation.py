@@ -1,7 +1,10 @@
-"""A new SQLite store opened by two processes at once: neither fails (MLflow alone fails one)."""
+"""A new SQLite store opened by two processes at once: neither fails (MLflow alone fails one).
+A store vgx makes has its larger pages; one made elsewhere is opened as it is."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -175,3 +178,25 @@ def test_a_table_a_dead_migration_left_behind_is_dropped_and_the_store_opens(tmp
     with sqlite3.connect(database) as db:
         names = {n for (n,) in db.execute("SELECT name FROM sqlite_master")}
     assert names == {"experiments"}
+
+
+def _page_size(database) -> int:
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        assert db.execute("SELECT 1 FROM alembic_version").fetchone()  # MLflow's tables
+        return db.execute("PRAGMA page_size").fetchone()[0]
+
+
+def test_a_store_vgx_makes_has_its_page_size_and_nothing_beside_it(tmp_path):
+    database = tmp_path / "mlflow.db"
+    tracking.mlflow_client(f"sqlite:///{database}")
+    assert _page_size(database) == tracking.STORE_PAGE_BYTES != 4096
+    assert [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]
+
+
+def test_a_store_made_elsewhere_keeps_its_page_size(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    database = tmp_path / "mlflow.db"
+    MlflowClient(f"sqlite:///{database}").search_experiments()  # MLflow makes it: 4 KiB pages
+    tracking.mlflow_client(f"sqlite:///{database}")
+    assert _page_size(database) == 4096

@@ -37,6 +37,10 @@ HEALTH_TIMEOUT_S = 3  # the /health check before a report reads a server
 
 # How long the first open of a new SQLite store waits for another process creating its tables.
 STORE_CREATION_WAIT_S = 30.0
+# A new store's SQLite page size. A sweep's runs add ~2 MB each to MLflow's metrics table and its
+# three indexes, mostly in the middle of their B-trees: with 16 KiB pages a 1,000-run sweep held
+# the store ~8% less time than with SQLite's default 4 KiB (fewer pages split, fewer levels).
+STORE_PAGE_BYTES = 16384
 # What the loser of two processes creating MLflow's tables at once is told by SQLite or MLflow.
 CREATION_RACE_SIGNS = (
     "already exists",
@@ -239,6 +243,7 @@ def open_sqlite_store(make_client: Callable[[], Any], database: Path) -> Any:
     deadline = time.monotonic() + STORE_CREATION_WAIT_S
     with store_lock(database, "store"):
         new = not _has_schema(database)
+        made = _make_empty(database) if new else None  # its (size, time) as made
         leftover_since: float | None = None
         while True:
             try:
@@ -253,11 +258,39 @@ def open_sqlite_store(make_client: Callable[[], Any], database: Path) -> Any:
                 racing = any(sign in message for sign in CREATION_RACE_SIGNS)
                 # a store that was new and now exists is being created: its half-made tables
                 # fail in more ways than the messages above (a column name alone, once)
-                creating = new and database.exists() and "not a database" not in message
+                begun = database.exists() and _size_and_time(database) != made
+                creating = new and begun and "not a database" not in message
                 racing = racing or creating
                 if not racing or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+
+def _make_empty(database: Path) -> tuple[int, int] | None:
+    """Put an empty SQLite file with `STORE_PAGE_BYTES` pages where the store goes (a page
+    size holds only if set before the first table); its size and time, None if not made.
+    Never over a file another process made meanwhile; where a link cannot be made, MLflow
+    makes the file as it would."""
+    import sqlite3
+
+    if database.exists() or not database.parent.is_dir():
+        return None
+    partial = database.with_name(f".{database.name}.{os.getpid()}.new")
+    try:
+        with contextlib.closing(sqlite3.connect(partial, isolation_level=None)) as db:
+            db.execute(f"PRAGMA page_size = {STORE_PAGE_BYTES}")
+            db.execute("VACUUM")  # writes the header, and with it the page size
+        os.link(partial, database)
+        return _size_and_time(database)
+    except (OSError, sqlite3.Error):
+        return None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _size_and_time(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
 
 
 def _drop_leftover_tables(database: Path) -> None:
