@@ -394,7 +394,7 @@ def test_a_full_disk_closes_the_run_as_failed_in_one_line(tmp_path):
     small = tmp_path / "small"
     small.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(small)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], capture_output=True
     )
     if mounted.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
