@@ -84,6 +84,21 @@ def test_a_sweep_run_again_trains_only_what_did_not_finish_unless_resume_is_fals
     assert len(_runs(uri, **{"mlflow.parentRunId": newest.info.run_id})) == 4
 
 
+def test_runs_measured_by_an_earlier_version_of_the_probes_are_trained_again(workdir, monkeypatch):
+    from vgx import results
+
+    assert main(SWEEP) == 0
+    monkeypatch.setattr(results, "MEASURES_VERSION", results.MEASURES_VERSION + 1)
+    assert main(SWEEP) == 0
+    uri = _uri(workdir)
+    newest = max(_runs(uri, **{"vgx.kind": "sweep"}), key=lambda r: r.info.start_time)
+    retrained = _runs(uri, **{"mlflow.parentRunId": newest.info.run_id})
+    assert len(retrained) == 4  # none of the first sweep's runs reused
+    assert main(SWEEP) == 0  # measured the same way now: reused
+    newest = max(_runs(uri, **{"vgx.kind": "sweep"}), key=lambda r: r.info.start_time)
+    assert _runs(uri, **{"mlflow.parentRunId": newest.info.run_id}) == []
+
+
 def test_finished_runs_are_found_for_many_hashes_at_once_as_a_search_a_hash_finds_them(tmp_path):
     from vgx.store.tracking import find_finished
 

@@ -6,6 +6,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# What vgx's runs measure, as a number: raised with every change to what a probe or metric
+# records. It is part of a run's config hash, so that a sweep run again (resume) trains anew
+# rather than reusing runs measured the earlier way beside runs measured the new way.
+MEASURES_VERSION = 1
+
 # A metric family kept in a run's history.csv and figures only: the whole curve of ‖∂ℓ/∂h_t‖
 # over the time steps t, a column a step; MLflow gets it on a log-spaced grid (delta_norm/step_k).
 CURVE_PREFIX = "delta_norm/t_"

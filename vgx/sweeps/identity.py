@@ -1,5 +1,5 @@
 """What a run is called and how it is recognised: its flat params, its config hash (resume matches
-finished runs by it) and its name."""
+finished runs by it, and by the version of what runs measure) and its name."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 import json
 from dataclasses import asdict
 
+from vgx import results
 from vgx.config import BOOKKEEPING_KEYS, TrainConfig
 
 
@@ -23,9 +24,11 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
 
 
 def config_hash(cfg: TrainConfig) -> str:
-    """Same science, same hash: resume (sweeps) matches finished runs by it."""
+    """Same science measured the same way, same hash: resume (sweeps) matches finished runs
+    by it."""
     tree = {k: v for k, v in asdict(cfg).items() if k not in BOOKKEEPING_KEYS}
-    return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
+    measured = {"config": tree, "measures": results.MEASURES_VERSION}
+    return hashlib.sha256(json.dumps(measured, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_name(cfg: TrainConfig) -> str:
