@@ -258,7 +258,7 @@ def open_sqlite_store(make_client: Callable[[], Any], database: Path) -> Any:
                 racing = any(sign in message for sign in CREATION_RACE_SIGNS)
                 # a store that was new and now exists is being created: its half-made tables
                 # fail in more ways than the messages above (a column name alone, once)
-                begun = database.exists() and _size_and_time(database) != made
+                begun = _size_and_time(database) not in (None, made)
                 creating = new and begun and "not a database" not in message
                 racing = racing or creating
                 if not racing or time.monotonic() > deadline:
@@ -288,8 +288,12 @@ def _make_empty(database: Path) -> tuple[int, int] | None:
         partial.unlink(missing_ok=True)
 
 
-def _size_and_time(path: Path) -> tuple[int, int]:
-    status = path.stat()
+def _size_and_time(path: Path) -> tuple[int, int] | None:
+    """What tells a file changed since it was made here; None where there is none."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
     return status.st_size, status.st_mtime_ns
 
 
