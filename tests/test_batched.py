@@ -124,6 +124,21 @@ def test_a_lone_stack_with_work_enough_is_split_across_the_workers():
     assert len(plan_chunks(light, 256, 2**40, workers=2)) == 1
 
 
+def test_the_workers_first_stacks_are_staggered_and_every_job_trains_once():
+    # equal stacks on two workers would end together and record at once: the second worker's
+    # first stack is half of one, its other half goes last
+    cfgs = _configs(seeds=range(300))
+    one_worker = plan_chunks(cfgs, max_batch=100, budget_bytes=2**40, workers=1)
+    assert [len(c) for c in one_worker] == [100, 100, 100]
+    two = plan_chunks(cfgs, max_batch=100, budget_bytes=2**40, workers=2)
+    assert [len(c) for c in two] == [100, 50, 100, 50]
+    assert sorted(i for chunk in two for i in chunk) == list(range(300))
+    three = plan_chunks(cfgs, max_batch=100, budget_bytes=2**40, workers=3)
+    assert [len(c) for c in three] == [100, 66, 33, 67, 34]
+    small = plan_chunks(cfgs[:120], max_batch=40, budget_bytes=2**40, workers=2)
+    assert [len(c) for c in small] == [40, 40, 40]  # below STAGGER_FROM: not worth splitting
+
+
 def test_a_group_larger_than_the_budget_is_chunked():
     cfgs = _configs("width=64", seeds=range(10))
     per_run = bytes_per_run(cfgs[0], 2, 200)  # 200 training examples
