@@ -164,3 +164,27 @@ def test_values_every_job_carries_are_applied_once_per_base(loader) -> None:  # 
         assert _plain(ours) == _plain(loader.load_sweep_config(master, job))
         assert _plain(composer.task_config(job)) == _plain(compose("config", overrides=job))
     assert list(composer._bases) == [tuple(handed)]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["tracking.parent_run_id=abc"],  # neither the base nor the values
+        ["tracking.parent_run_id=abc", "tracking.experiment=job${hydra:job.num}"],  # a value
+        ["tracking.parent_run_id=${hydra:job.name}"],  # the base, made once for all the jobs
+    ],
+)
+def test_whether_a_job_refers_to_hydras_config_is_known_from_its_base_and_values(
+    loader,  # noqa: ANN001
+    lines,
+) -> None:
+    from vgx.sweeps.composition import refers_to_hydra
+
+    master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+    composer = SweepComposer(loader)
+    for seed in range(2):
+        job = [f"seed={seed}", *lines]
+        composer.load_sweep_config(master, job)
+        expected = refers_to_hydra(composer.task_config(job))
+        assert composer.task_refers_to_hydra(job) is expected
+    assert expected is any("${hydra" in line for line in lines)

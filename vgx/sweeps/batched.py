@@ -131,7 +131,12 @@ def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> li
     from omegaconf import OmegaConf, open_dict
 
     from vgx.store.tracking import tracking_uri
-    from vgx.sweeps.composition import SweepComposer, return_to_collection, task_part
+    from vgx.sweeps.composition import (
+        SweepComposer,
+        refers_to_hydra,
+        return_to_collection,
+        task_part,
+    )
     from vgx.sweeps.identity import sweep_run_name
 
     loader = hydra_context.config_loader
@@ -151,12 +156,15 @@ def _load_jobs(config, hydra_context, job_overrides, initial_job_idx: int) -> li
             with open_dict(sweep_config):
                 sweep_config.hydra.job.id = f"batched_{index}"
                 sweep_config.hydra.job.num = index
-            task_cfg = None
+            task_cfg = refers = None
             if isinstance(loader, SweepComposer):
                 task_cfg = loader.task_config(overrides)
+                refers = loader.task_refers_to_hydra(overrides)
             if task_cfg is None:
                 task_cfg = task_part(sweep_config)
-            if i == len(job_overrides) - 1 or _refers_to_hydra(task_cfg):
+            if refers is None:
+                refers = refers_to_hydra(task_cfg)
+            if i == len(job_overrides) - 1 or refers:
                 # Hydra's own config as each job sees it; a copy of its large node for every
                 # job was half of loading 64 jobs, so only where `${hydra:…}` needs it, and at
                 # the end
@@ -202,13 +210,6 @@ def _job_folder(sweep_config, folders: dict[str, Path]) -> Path:  # noqa: ANN001
     if subdir == "${hydra.job.num}":
         return folders[written] / str(sweep_config.hydra.job.num)
     return folders[written] / str(sweep.subdir)
-
-
-def _refers_to_hydra(task_cfg) -> bool:  # noqa: ANN001 - a DictConfig
-    """Whether a value of the job's config is an interpolation of Hydra's own config."""
-    from omegaconf import OmegaConf
-
-    return "${hydra" in repr(OmegaConf.to_container(task_cfg, resolve=False))
 
 
 @dataclass

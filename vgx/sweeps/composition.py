@@ -140,6 +140,7 @@ class SweepComposer:
         # how each derived job was made (its base, its values), and each base without `hydra`
         self._recipes: dict[tuple[str, ...], tuple[tuple[str, ...], list]] = {}
         self._task_parts: dict[tuple[str, ...], bytes] = {}
+        self._base_refers: dict[tuple[str, ...], bool] = {}  # a base's task part: ${hydra…}?
 
     def __getattr__(self, name: str):
         return getattr(self._loader, name)
@@ -162,10 +163,21 @@ class SweepComposer:
             return None
         base_key, values = recipe
         if base_key not in self._task_parts:
-            self._task_parts[base_key] = pickle.dumps(task_part(self._bases[base_key][0]))
+            part = task_part(self._bases[base_key][0])
+            self._task_parts[base_key] = pickle.dumps(part)
+            self._base_refers[base_key] = refers_to_hydra(part)
         cfg = pickle.loads(self._task_parts[base_key])
         apply_values(cfg, values)
         return cfg
+
+    def task_refers_to_hydra(self, sweep_overrides: Sequence[str]) -> bool | None:
+        """Whether the job's task config interpolates Hydra's own config, from its base (looked
+        at once) and its values; None for a job `task_config` did not make."""
+        recipe = self._recipes.get(tuple(sweep_overrides))
+        if recipe is None or recipe[0] not in self._base_refers:
+            return None
+        base_key, values = recipe
+        return self._base_refers[base_key] or any(HYDRA_REFERENCE in o.input_line for o in values)
 
     def _compose(self, master_config, sweep_overrides: Sequence[str]):  # noqa: ANN001, ANN202
         from hydra._internal.config_loader_impl import get_overrides_dirname
@@ -196,6 +208,16 @@ class SweepComposer:
         )
         OmegaConf.copy_cache(from_config=master_config, to_config=cfg)
         return cfg
+
+
+HYDRA_REFERENCE = "${hydra"
+
+
+def refers_to_hydra(config) -> bool:  # noqa: ANN001 - a DictConfig
+    """Whether a value of the config is an interpolation of Hydra's own config."""
+    from omegaconf import OmegaConf
+
+    return HYDRA_REFERENCE in repr(OmegaConf.to_container(config, resolve=False))
 
 
 def set_aside_from_collection() -> None:
