@@ -10,9 +10,9 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import compose_config
 from vgx.cli import main
-from vgx.core.loop import bytes_per_run, stack_key
 from vgx.core.loop import train as train_stack
 from vgx.core.loop import train_run as train
+from vgx.core.stacking import bytes_per_run, stack_key
 from vgx.sweeps.batched import plan_chunks
 
 # A run alone is a stack of one and goes through the same code; the products of a larger stack

@@ -244,6 +244,18 @@ def input_shape(cfg: DatasetConfig) -> tuple[int, int]:
     return 1, 64 if cfg.name == "digits" else 2
 
 
+def example_count(cfg: DatasetConfig) -> int:
+    """Examples a data set draws: `n_samples`, but for the bundled digits."""
+    return DIGITS_IMAGES if cfg.name == "digits" else cfg.n_samples
+
+
+def split_sizes(cfg: DatasetConfig) -> tuple[int, int, int]:
+    """(train, val, test) examples, as vgx.core.data.load splits them."""
+    n = example_count(cfg)
+    n_train, n_val = round(cfg.split[0] * n), round(cfg.split[1] * n)
+    return n_train, n_val, n - n_train - n_val
+
+
 def dataset_classes(cfg: DatasetConfig) -> int:
     """Classes of a data set's target; 0 for a regression task."""
     fixed = {"digits": 10, "adding": 0, "temporal_order": 4, "mnist1d": 10}
@@ -270,8 +282,7 @@ def memory_estimate(cfg: TrainConfig) -> int:
     """`run_bytes` before the data is loaded: its size from the config, ten outputs at most."""
     steps, features = input_shape(cfg.dataset)
     n_in = features if cfg.model.name in GATES else steps * features
-    n_examples = DIGITS_IMAGES if cfg.dataset.name == "digits" else cfg.dataset.n_samples
-    return run_bytes(cfg, n_in, 10, n_examples)
+    return run_bytes(cfg, n_in, 10, example_count(cfg.dataset))
 
 
 def available_memory() -> int | None:
@@ -361,8 +372,9 @@ def validate(cfg: TrainConfig) -> None:
         )
     if split[0] == 0 or split[1] == 0:
         raise ConfigError("dataset.split", split, "a train and a val fraction > 0")
-    n = DIGITS_IMAGES if cfg.dataset.name == "digits" else cfg.dataset.n_samples
-    if round(split[0] * n) < 1 or round(split[1] * n) < 1:  # as vgx.core.data.load rounds them
+    n = example_count(cfg.dataset)
+    n_train, n_val, _ = split_sizes(cfg.dataset)
+    if n_train < 1 or n_val < 1:
         allowed = f"fractions that leave at least one training and one validation example of {n}"
         raise ConfigError("dataset.split", split, allowed)
     _at_least("dataset.length", cfg.dataset.length, 2)

@@ -12,34 +12,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 
 import torch
 
-from vgx.config import BOOKKEEPING_KEYS, TrainConfig, run_bytes
+from vgx.config import TrainConfig
 from vgx.core import models, probes
 from vgx.core.data import Splits, load
-from vgx.core.network import output_units
 from vgx.core.objective import Loss, constant_loss, penalty, run_losses
 from vgx.core.optim import StackedOptimizer, clip
+from vgx.core.stacking import output_units, step_multiply_adds
 from vgx.results import TrainResult
 
 # Called after every measured epoch with (run index in the stack, epoch, that run's metrics).
 EpochCallback = Callable[[int, int, dict[str, float]], None]
-
-# Keys that may differ between the runs of one stack; everything else must be equal.
-PER_RUN_KEYS = (
-    "seed",
-    "regularizer.lam",
-    "regularizer.dropout",
-    "optimizer.lr",
-    "clip.threshold",
-    "init",  # the initializer draws each run's weights before training: any choice stacks
-    "model.recurrent_init",
-    "model.spectral_radius",
-    "model.forget_bias",
-    *(key for key in BOOKKEEPING_KEYS if key != "device"),  # a stack trains on one device
-)
 
 # Multiply-adds of one step's forward pass below which vgx trains on one CPU thread: torch's
 # intra-op threads cost more than they give on such small products (seed 002's net, ~26k a step,
@@ -52,26 +37,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def stack_key(cfg: TrainConfig) -> str:
-    """Runs with equal keys train as one stack."""
-
-    def flat(tree: dict, prefix: str = "") -> dict[str, object]:
-        out: dict[str, object] = {}
-        for key, value in tree.items():
-            name = f"{prefix}{key}"
-            if name in PER_RUN_KEYS:
-                continue
-            out.update(flat(value, name + ".") if isinstance(value, dict) else {name: value})
-        return out
-
-    return repr(sorted(flat(asdict(cfg)).items()))
-
-
-def bytes_per_run(cfg: TrainConfig, n_features: int, n_examples: int) -> int:
-    """Memory one run adds to a stack (`run_bytes`, with the data's own sizes)."""
-    return run_bytes(cfg, n_features, 1, n_examples)
 
 
 @contextmanager
@@ -115,7 +80,7 @@ def train(
     the epochs already measured. The same configs give the same histories on the CPU."""
     device = resolve_device(cfgs[0].device)
     splits = models.model_inputs(cfgs[0], load(cfgs[0].dataset)).to(device)
-    work = models.step_multiply_adds(
+    work = step_multiply_adds(
         cfgs[0], splits.n_features, output_units(splits.n_classes), runs=len(cfgs)
     )
     with cpu_threads(device, work):

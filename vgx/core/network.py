@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from vgx.config import ActivationConfig, InitConfig, TrainConfig
+from vgx.core.stacking import layer_sizes, output_units
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
@@ -37,17 +38,6 @@ def activation_fn(name: str, slope: float) -> Activation:
         "linear": lambda s: s,
     }
     return functions[name]
-
-
-def output_units(n_classes: int) -> int:
-    """One logit for two classes (binary cross-entropy), one per class otherwise; one output
-    for a regression target (`n_classes` 0)."""
-    return 1 if n_classes <= 2 else n_classes
-
-
-def layer_sizes(n_in: int, n_out: int, depth: int, width: int) -> list[int]:
-    """[n_in, width, …, width, n_out]: layer i maps sizes[i] → sizes[i + 1]."""
-    return [n_in] + [width] * (depth - 1) + [n_out]
 
 
 def _normal(std: float) -> Callable[[torch.Tensor], object]:

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from vgx.config import GATES, ActivationConfig, TrainConfig
-from vgx.core.network import activation_fn, fill_bias, init_weight, output_units
+from vgx.core.network import activation_fn, fill_bias, init_weight
+from vgx.core.stacking import output_units, recurrent_segments
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,7 @@ class RecurrentArchitecture:
         return [name for pair in pairs for name in pair] + ["W_out"]
 
     def segments(self) -> list[tuple[int, ...]]:
-        """A run's flat row: W_x and W_h of each layer, W_out, then each layer's bias and the
-        read-out's. One bias a gate (torch's b_ih + b_hh)."""
-        rows = self.gates * self.width
-        ins = [self.n_in] + [self.width] * (self.depth - 1)
-        weights = [shape for n in ins for shape in ((rows, n), (rows, self.width))]
-        biases: list[tuple[int, ...]] = [(rows,)] * self.depth + [(self.n_out,)]
-        return [*weights, (self.n_out, self.width), *biases]
+        return recurrent_segments(self.gates, self.n_in, self.n_out, self.depth, self.width)
 
     def sizes(self) -> list[int]:
         return [math.prod(shape) for shape in self.segments()]

@@ -65,9 +65,8 @@ def plan_chunks(
     trains (a recurrent study's 50-step stacks after its 10-step ones took 1.6× as long).
     Fewer stacks than `workers`: the largest are halved while each half has `SPLIT_FROM`
     multiply-adds of work, so that no core waits."""
-    from vgx.core.data import load
-    from vgx.core.loop import bytes_per_run, stack_key
-    from vgx.core.models import model_inputs
+    from vgx.config import split_sizes
+    from vgx.core.stacking import bytes_per_run, model_features, stack_key
 
     groups: dict[str, list[int]] = {}
     chunks: list[tuple[float, list[int]]] = []
@@ -75,13 +74,11 @@ def plan_chunks(
         groups.setdefault(stack_key(cfg), []).append(i)
     for members in groups.values():
         cfg = cfgs[members[0]]
-        splits = model_inputs(cfg, load(cfg.dataset))
-        largest = max(len(splits.y_train), len(splits.y_val), len(splits.y_test))
-        per_run = bytes_per_run(cfg, splits.n_features, largest)
+        per_run = bytes_per_run(cfg, model_features(cfg), max(split_sizes(cfg.dataset)))
         size = max(1, min(max_batch, budget_bytes // per_run))
         for start in range(0, len(members), size):
             chunk = members[start : start + size]
-            chunks.append((_training_work(cfg, len(chunk), splits), chunk))
+            chunks.append((_training_work(cfg, len(chunk)), chunk))
     while len(chunks) < workers:
         work, largest = max(chunks, key=lambda pair: pair[0], default=(0.0, []))
         if len(largest) < 2 or work / 2 < SPLIT_FROM:
@@ -114,15 +111,15 @@ def _staggered(chunks: list[list[int]], workers: int) -> list[list[int]]:
     return firsts + chunks[workers:] + tails
 
 
-def _training_work(cfg: TrainConfig, runs: int, splits) -> float:  # noqa: ANN001 - Splits
+def _training_work(cfg: TrainConfig, runs: int) -> float:
     """The forward multiply-adds of a stack of `runs` runs like `cfg` (the stack shares its
     epochs) over its training: enough to order stacks by cost."""
-    from vgx.core.models import step_multiply_adds
-    from vgx.core.network import output_units
+    from vgx.config import dataset_classes, split_sizes
+    from vgx.core.stacking import model_features, output_units, step_multiply_adds
 
-    outputs = output_units(splits.n_classes)
-    step = step_multiply_adds(cfg, splits.n_features, outputs, runs=runs)
-    steps_per_epoch = -(-len(splits.y_train) // cfg.batch_size)
+    outputs = output_units(dataset_classes(cfg.dataset))
+    step = step_multiply_adds(cfg, model_features(cfg), outputs, runs=runs)
+    steps_per_epoch = -(-split_sizes(cfg.dataset)[0] // cfg.batch_size)
     return step * steps_per_epoch * cfg.epochs
 
 
