@@ -53,10 +53,11 @@ def test_a_sweeps_process_plans_its_stacks_without_importing_torch() -> None:
     # the sweep's process hands stacks to workers that import torch themselves: planning
     # them must not cost it torch's import first
     code = (
-        "import sys\n"
+        "import dataclasses, sys\n"
         "from tests.conftest import compose_config\n"
         "from vgx.sweeps.batched import plan_chunks\n"
-        "cfgs = [compose_config(['progress=false', f'seed={s}'])[0] for s in range(300)]\n"
+        "first = compose_config(['progress=false'])[0]\n"
+        "cfgs = [dataclasses.replace(first, seed=s) for s in range(300)]\n"
         "cfgs += [compose_config(['progress=false', 'dataset=adding', 'model=lstm'])[0]]\n"
         "chunks = plan_chunks(cfgs, max_batch=128, budget_bytes=2**40, workers=2)\n"
         "print(sorted(map(len, chunks)), 'torch' in sys.modules)\n"
