@@ -137,7 +137,9 @@ def test_a_signal_to_a_batched_sweep_records_its_stack_as_interrupted(workdir, s
     assert _group(process.pid) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)]
+)  # the same path for both: the second in the full suite
 def test_a_signal_that_comes_while_the_helpers_start_leaves_them_to_their_work(sig):
     """A signal to the group may reach a helper process while Python and its imports still
     start it (a second or more under load): the command's to handle, not the helper's end."""

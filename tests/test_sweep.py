@@ -84,6 +84,7 @@ def test_a_sweep_run_again_trains_only_what_did_not_finish_unless_resume_is_fals
     assert len(_runs(uri, **{"mlflow.parentRunId": newest.info.run_id})) == 4
 
 
+@pytest.mark.slow  # two sweeps of four runs and a third; resume's own test is in the fast suite
 def test_runs_measured_by_an_earlier_version_of_the_probes_are_trained_again(workdir, monkeypatch):
     from vgx import results
 
