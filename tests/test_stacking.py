@@ -9,12 +9,11 @@ import sys
 import pytest
 
 from tests.conftest import compose_config
-from vgx.config import dataset_classes, split_sizes
+from vgx.config import dataset_classes, model_features, split_sizes
 from vgx.core.data import load
 from vgx.core.models import model_inputs
 from vgx.core.network import Architecture
 from vgx.core.recurrent import RecurrentArchitecture
-from vgx.core.stacking import model_features
 
 
 @pytest.mark.parametrize(

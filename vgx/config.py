@@ -278,11 +278,16 @@ def run_bytes(cfg: TrainConfig, n_in: int, n_out: int, n_examples: int) -> int:
     return 4 * (8 * parameters + 3 * n_examples * sum(dims))
 
 
+def model_features(cfg: TrainConfig) -> int:
+    """Inputs the model reads: a recurrent net's a time step, a feed-forward net's all the
+    steps of a sequence side by side."""
+    steps, features = input_shape(cfg.dataset)
+    return features if cfg.model.name in GATES else steps * features
+
+
 def memory_estimate(cfg: TrainConfig) -> int:
     """`run_bytes` before the data is loaded: its size from the config, ten outputs at most."""
-    steps, features = input_shape(cfg.dataset)
-    n_in = features if cfg.model.name in GATES else steps * features
-    return run_bytes(cfg, n_in, 10, example_count(cfg.dataset))
+    return run_bytes(cfg, model_features(cfg), 10, example_count(cfg.dataset))
 
 
 def available_memory() -> int | None:

@@ -1,4 +1,4 @@
-"""What a stack is before torch is imported: which runs share one, what their network reads, and
+"""What a stack is before torch is imported: which runs share one, the sizes of their network, and
 how much work and memory a run is. Plain arithmetic on configs, so that a sweep's process plans
 its stacks without importing torch (~1.5 s of its start, before any worker can train)."""
 
@@ -12,7 +12,6 @@ from vgx.config import (
     GATES,
     RECURRENT_MODELS,
     TrainConfig,
-    input_shape,
     run_bytes,
 )
 
@@ -48,13 +47,6 @@ def stack_key(cfg: TrainConfig) -> str:
 
 def is_recurrent(cfg: TrainConfig) -> bool:
     return cfg.model.name in RECURRENT_MODELS
-
-
-def model_features(cfg: TrainConfig) -> int:
-    """Inputs the model reads: a recurrent net's a time step, a feed-forward net's all the
-    steps of a sequence side by side."""
-    steps, features = input_shape(cfg.dataset)
-    return features if is_recurrent(cfg) else steps * features
 
 
 def output_units(n_classes: int) -> int:

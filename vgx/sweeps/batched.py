@@ -65,8 +65,8 @@ def plan_chunks(
     trains (a recurrent study's 50-step stacks after its 10-step ones took 1.6× as long).
     Fewer stacks than `workers`: the largest are halved while each half has `SPLIT_FROM`
     multiply-adds of work, so that no core waits."""
-    from vgx.config import split_sizes
-    from vgx.core.stacking import bytes_per_run, model_features, stack_key
+    from vgx.config import model_features, split_sizes
+    from vgx.core.stacking import bytes_per_run, stack_key
 
     groups: dict[str, list[int]] = {}
     chunks: list[tuple[float, list[int]]] = []
@@ -114,8 +114,8 @@ def _staggered(chunks: list[list[int]], workers: int) -> list[list[int]]:
 def _training_work(cfg: TrainConfig, runs: int) -> float:
     """The forward multiply-adds of a stack of `runs` runs like `cfg` (the stack shares its
     epochs) over its training: enough to order stacks by cost."""
-    from vgx.config import dataset_classes, split_sizes
-    from vgx.core.stacking import model_features, output_units, step_multiply_adds
+    from vgx.config import dataset_classes, model_features, split_sizes
+    from vgx.core.stacking import output_units, step_multiply_adds
 
     outputs = output_units(dataset_classes(cfg.dataset))
     step = step_multiply_adds(cfg, model_features(cfg), outputs, runs=runs)
